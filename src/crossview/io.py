@@ -1,0 +1,115 @@
+"""File input and output: atomic writes and image decoding with clear errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from crossview.errors import InputFileError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
+
+    Readers never see a half-written file, and a failure leaves what was there before.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically (NaN is refused: it is not valid JSON)."""
+    return write_text_atomic(path, json.dumps(obj, indent=indent, allow_nan=False) + "\n")
+
+
+def read_image(path: str | Path, mode: str = "RGB") -> Image.Image:
+    """Open and fully decode an image, raising one clear error for missing or corrupt files.
+
+    PIL decodes lazily, so a truncated file would otherwise fail later, far from its name.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "file not found" if not path.exists() else "not a regular file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert(mode)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise InputFileError(path, f"cannot decode image ({err})") from None
+
+
+def image_to_tensor(img: Image.Image | np.ndarray) -> torch.Tensor:
+    """Convert an RGB image (PIL or HxWx3 uint8/float array) to a float32 (3, H, W) in [0, 1]."""
+    arr = np.asarray(img)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    tensor = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
+    if tensor.dtype == torch.uint8:
+        return tensor.float().div_(255.0)
+    return tensor.float()
+
+
+def load_image_tensor(path: str | Path) -> torch.Tensor:
+    """Read an image file as a float32 (3, H, W) tensor in [0, 1]."""
+    return image_to_tensor(read_image(path))
+
+
+def tensor_to_uint8(image: torch.Tensor) -> np.ndarray:
+    """Convert a (3, H, W) or (H, W) float tensor in [0, 1] to an HxWx3 (or HxW) uint8 array."""
+    arr = image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
+    return arr.transpose(1, 2, 0) if arr.ndim == 3 else arr
+
+
+def save_image(image: torch.Tensor | np.ndarray, path: str | Path, quality: int = 95) -> Path:
+    """Save a (3, H, W) float tensor in [0, 1] (or an HxWx3 uint8 array) atomically.
+
+    The format follows the suffix (``.png``, ``.jpg``/``.jpeg``); ``.npy`` stores float32 HxWx3.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        arr = image.detach().float().cpu().numpy() if isinstance(image, torch.Tensor) else image
+        if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
+            arr = arr.transpose(1, 2, 0)
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(arr, dtype=np.float32))
+        return write_bytes_atomic(path, buf.getvalue())
+    arr = tensor_to_uint8(image) if isinstance(image, torch.Tensor) else np.asarray(image)
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(suffix)
+    if fmt is None:
+        raise InputFileError(path, f"unsupported output format {suffix!r}; use .png, .jpg or .npy")
+    buf = io.BytesIO()
+    kwargs: dict[str, Any] = {"quality": quality} if fmt == "JPEG" else {}
+    Image.fromarray(arr).save(buf, format=fmt, **kwargs)
+    return write_bytes_atomic(path, buf.getvalue())

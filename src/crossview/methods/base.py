@@ -1,0 +1,166 @@
+"""The small contract every method implements (see STYLE.md §3).
+
+A method is an ``nn.Module`` that encodes each view into L2-normalised descriptors, returns named
+losses from ``training_step``, and *declares* its optimizers and the order in which they step as
+data. The one trainer, the evaluator, the index and ``locate`` use nothing else.
+
+Inputs (DESIGN.md "Tensors"): ``ground`` float32 ``(B, 3, Hg, Wg)`` in ``[0, 1]`` at
+``input_spec.ground_hw``; ``aerial`` float32 ``(B, 3, S, S)`` north-up tiles in ``[0, 1]`` at
+``input_spec.aerial_size``. A method that works on polar-transformed tiles applies the transform
+itself inside ``encode_aerial`` (the data pipeline never does), and owns its normalisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from crossview.config import Config
+
+
+@dataclasses.dataclass
+class InputSpec:
+    """What a method expects from the data pipeline."""
+
+    ground_hw: tuple[int, int]
+    """Ground panorama (or photo) size ``(H, W)`` the data pipeline resizes to."""
+    aerial_size: int
+    """Side ``S`` of the square north-up aerial tile the data pipeline resizes to."""
+    ground_vfov_deg: float = 90.0
+    """Vertical field of view of the ground band the method was trained on (CVUSA-like +-45)."""
+    polar: bool = False
+    """Whether ``encode_aerial`` polar-transforms tiles internally (for documentation/reports)."""
+
+
+@dataclasses.dataclass
+class ScheduleSpec(Config):
+    """Learning-rate schedule, as data."""
+
+    kind: Literal["constant", "cosine", "step"] = "constant"
+    """``constant``; ``cosine`` decay to ``min_lr_ratio * lr``; ``step`` decays by ``gamma``."""
+    warmup_steps: int = 0
+    """Linear warm-up steps from 0 to the base learning rate."""
+    min_lr_ratio: float = 0.0
+    """Final learning rate of the cosine schedule, relative to the base rate."""
+    step_size: int = 1000
+    """Steps between decays for ``step``."""
+    gamma: float = 0.1
+    """Decay factor for ``step``."""
+
+
+@dataclasses.dataclass
+class OptimizerSpec:
+    """One optimizer a method declares: which parameters, which algorithm, which schedule."""
+
+    params: list[nn.Parameter] | list[dict[str, Any]]
+    kind: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: ScheduleSpec = dataclasses.field(default_factory=ScheduleSpec)
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One update within a training iteration: losses of ``name`` step optimizer ``optimizer``.
+
+    Retrieval methods declare a single phase; GAN methods declare e.g. ``D`` then ``G``.
+    """
+
+    name: str
+    optimizer: str
+
+
+@dataclasses.dataclass
+class MethodConfig(Config):
+    """Fields every method config has; methods subclass this with their own fields."""
+
+    ground_hw: tuple[int, int] = (128, 512)
+    """Ground input size ``(H, W)``."""
+    aerial_size: int = 256
+    """Aerial tile input side ``S``."""
+    pretrained: str | None = None
+    """Local path to backbone weights (never downloaded); ``None`` means random init."""
+
+
+class Method(nn.Module):
+    """Base class of every registered method."""
+
+    name: ClassVar[str] = "base"
+    config_class: ClassVar[type[MethodConfig]] = MethodConfig
+
+    def __init__(self, config: MethodConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    # --- what the data pipeline needs -------------------------------------------------------
+    @property
+    def input_spec(self) -> InputSpec:
+        """Input sizes and conventions the data pipeline must deliver."""
+        return InputSpec(ground_hw=tuple(self.config.ground_hw), aerial_size=self.config.aerial_size)
+
+    @property
+    def descriptor_dim(self) -> int:
+        """Length ``D`` of the descriptors returned by the encoders."""
+        raise NotImplementedError
+
+    # --- inference ---------------------------------------------------------------------------
+    def encode_ground(self, ground: Tensor) -> Tensor:
+        """Ground images ``(B, 3, Hg, Wg)`` in [0, 1] -> L2-normalised descriptors ``(B, D)``."""
+        raise NotImplementedError
+
+    def encode_aerial(self, aerial: Tensor) -> Tensor:
+        """North-up tiles ``(B, 3, S, S)`` in [0, 1] -> L2-normalised descriptors ``(B, D)``."""
+        raise NotImplementedError
+
+    def synthesize(self, aerial: Tensor) -> Tensor:
+        """Tiles ``(B, 3, S, S)`` -> synthesized ground panoramas in [0, 1] (synthesis methods)."""
+        raise NotImplementedError(f"method {self.name!r} does not synthesize views")
+
+    @property
+    def can_synthesize(self) -> bool:
+        """Whether :meth:`synthesize` is implemented."""
+        return type(self).synthesize is not Method.synthesize
+
+    # --- training ----------------------------------------------------------------------------
+    def phases(self) -> list[Phase]:
+        """Updates per iteration, in order. Default: one phase stepping optimizer ``main``."""
+        return [Phase("main", "main")]
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        """Optimizers by name, declared as data; the trainer builds them."""
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, Any], step: int, phase: str = "main") -> dict[str, Tensor]:
+        """Named losses of ``phase`` on ``batch``; must contain ``"total"`` (what is minimised)."""
+        raise NotImplementedError
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer at each epoch start (hard-mining schedules depend on it)."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """Non-parameter state to checkpoint (e.g. counters); default none."""
+        return {}
+
+
+def l2_normalize(x: Tensor, dim: int = -1) -> Tensor:
+    """L2-normalise along ``dim`` (float32 output, safe for zero vectors)."""
+    return nn.functional.normalize(x.float(), p=2.0, dim=dim, eps=1e-12)
+
+
+def check_shape(x: Tensor, expected: tuple[int | None, ...], name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` with expected and actual shapes (``None`` = any)."""
+    ok = x.ndim == len(expected) and all(e is None or e == s for e, s in zip(expected, x.shape))
+    if not ok:
+        want = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        raise ValueError(f"{name}: expected shape {want}, got {tuple(x.shape)}")
+
+
+@torch.no_grad()
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
