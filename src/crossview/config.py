@@ -120,14 +120,22 @@ class Config:
         return type(self).from_dict({**self.to_dict(), **overrides})
 
     @classmethod
-    def from_preset(cls: type[C], family: str, preset: str, **overrides: Any) -> C:
-        """Load preset ``preset`` of ``family`` from ``crossview/presets/<family>.yaml``."""
+    def from_preset(cls: type[C], family: str, preset: str, section: str = "method",
+                    **overrides: Any) -> C:
+        """Load section ``section`` of preset ``preset`` from ``crossview/presets/<family>.yaml``.
+
+        A presets file maps preset names (``tiny``, ``paper``, ...) to sections (``method``,
+        ``train``, ...), each a mapping of config fields.
+        """
         presets = load_presets(family)
         if preset not in presets:
             raise unknown_name_error(f"preset of {family!r}", preset, list(presets))
-        data = dict(presets[preset] or {})
+        sections = presets[preset] or {}
+        if section not in sections:
+            raise ConfigError(f"presets/{family}.yaml: preset {preset!r} has no {section!r} section")
+        data = dict(sections[section] or {})
         data.update(overrides)
-        return cls.from_dict(data, where=f"{family}:{preset}")
+        return cls.from_dict(data, where=f"{family}:{preset}:{section}")
 
 
 def load_presets(family: str) -> dict[str, dict[str, Any]]:

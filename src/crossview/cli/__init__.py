@@ -48,8 +48,11 @@ def _register_all() -> None:
     # inside the command functions so that ``crossview --help`` is fast.
     from crossview.cli import (  # noqa: F401  (imported for their registrations)
         data_cmds,
+        demo_cmds,
+        eval_cmds,
         geo_cmds,
         index_cmds,
+        synth_cmds,
         train_cmds,
         world_cmds,
     )

@@ -139,6 +139,10 @@ class Method(nn.Module):
         """Named losses of ``phase`` on ``batch``; must contain ``"total"`` (what is minimised)."""
         raise NotImplementedError
 
+    def forward(self, batch: dict[str, Any], step: int = 0, phase: str = "main") -> dict[str, Tensor]:
+        """Alias of :meth:`training_step`, so DDP's gradient hooks see the training call."""
+        return self.training_step(batch, step, phase)
+
     def set_epoch(self, epoch: int) -> None:
         """Called by the trainer at each epoch start (hard-mining schedules depend on it)."""
 
