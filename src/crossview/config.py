@@ -105,6 +105,8 @@ class Config:
         """Plain-data form (tuples become lists) suitable for YAML / JSON."""
 
         def plain(value: Any) -> Any:
+            if isinstance(value, Config):  # nested configs (e.g. a ScheduleSpec) as plain dicts
+                return value.to_dict()
             if isinstance(value, (list, tuple)):
                 return [plain(v) for v in value]
             if isinstance(value, dict):

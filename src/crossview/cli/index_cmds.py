@@ -1,5 +1,192 @@
-"""CLI commands of the index area (registered on import by :mod:`crossview.cli`)."""
+"""CLI commands of the index area: ``index build|info|ann``, ``tiles make``, ``locate``.
+
+Heavy imports stay inside the commands so that ``crossview --help`` is fast.
+"""
 
 from __future__ import annotations
 
-from crossview.cli import app  # noqa: F401
+from pathlib import Path
+
+import typer
+
+from crossview.cli import app
+
+index_app = typer.Typer(
+    help="Persistent GeoIndex of aerial-tile descriptors (LanceDB).", no_args_is_help=True
+)
+tiles_app = typer.Typer(help="Cut georeferenced imagery into north-up tiles.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+app.add_typer(tiles_app, name="tiles")
+
+
+@index_app.command("build")
+def index_build(
+    run: Path = typer.Option(..., "--run", help="Training run directory or checkpoint .pt."),
+    tiles: str = typer.Option(
+        ..., "--tiles", help="LAYOUT:ROOT (its references) or a tiles FOLDER."
+    ),
+    out: str = typer.Option(..., "--out", help="Index location (folder or LanceDB URI)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Tiles per forward pass / commit."),
+    which: str = typer.Option("best", "--which", help="Checkpoint of the run: best or last."),
+) -> None:
+    """Embed aerial tiles into an index; resumes, and shards over torchrun ranks."""
+    from crossview.index.build import build_index, dist_context, merge_shards, read_tile_source
+    from crossview.training.checkpoint import load_run
+
+    rank, world_size = dist_context()
+    model = load_run(run, which)
+    records = read_tile_source(tiles)
+    index = build_index(
+        records,
+        out,
+        model.method,
+        model.method_name,
+        model.checkpoint_sha256,
+        batch_size=batch_size,
+        rank=rank,
+        world_size=world_size,
+        checkpoint_path=str(Path(model.checkpoint_path).resolve()),
+    )
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # every shard is complete before rank 0 merges
+        if rank == 0:
+            index = merge_shards(out, world_size)
+        dist.barrier()
+    if rank == 0:
+        typer.echo(
+            f"{out}: {len(index)} tiles indexed with {model.method_name} "
+            f"({model.checkpoint_sha256[:12]})"
+        )
+
+
+@index_app.command("info")
+def index_info(index: str = typer.Argument(..., help="Index location.")) -> None:
+    """Print the method, checkpoint, row count and whether an ANN index exists."""
+    from crossview.index.geoindex import GeoIndex
+
+    idx = GeoIndex.open(index)
+    typer.echo(
+        f"index: {idx.uri}\nmethod: {idx.info.method}\ncheckpoint_sha256: "
+        f"{idx.info.checkpoint_sha256}\ndim: {idx.info.dim}\nrows: {len(idx)}\n"
+        f"ann: {'IVF-PQ' if idx.has_ann else 'none'}\ncrossview: {idx.info.crossview_version}\n"
+        f"checkpoint_path: {idx.info.checkpoint_path}"
+    )
+
+
+@index_app.command("ann")
+def index_ann(
+    index: str = typer.Argument(..., help="Index location."),
+    partitions: int = typer.Option(0, "--partitions", help="IVF partitions (0: about sqrt(N))."),
+    sub_vectors: int = typer.Option(0, "--sub-vectors", help="PQ sub-vectors (0: D/8)."),
+) -> None:
+    """Build the IVF-PQ index for approximate search (``locate --ann``)."""
+    from crossview.index.geoindex import GeoIndex
+
+    params = GeoIndex.open(index).create_ann(partitions or None, sub_vectors or None)
+    typer.echo(
+        f"{index}: IVF-PQ built ({params['num_partitions']} partitions, "
+        f"{params['num_sub_vectors']} sub-vectors)"
+    )
+
+
+@tiles_app.command("make")
+def tiles_make(
+    ortho: Path = typer.Option(..., "--ortho", help="Georeferenced orthophoto GeoTIFF."),
+    out: Path = typer.Option(..., "--out", help="Output folder (tiles.csv, tiles/, dsm/)."),
+    tile_size: int = typer.Option(256, "--tile-size", help="Tile side in pixels."),
+    stride: int = typer.Option(0, "--stride", help="Step in pixels (0: tile size)."),
+    dsm: Path | None = typer.Option(None, "--dsm", help="Optional elevation GeoTIFF."),
+) -> None:
+    """Cut an orthophoto into north-up tiles with WGS84 and UTM centre coordinates."""
+    from crossview.index.tiles import make_tiles
+
+    records = make_tiles(ortho, out, tile_size, stride or None, dsm)
+    typer.echo(f"{out}: {len(records)} tiles of {tile_size} px ({out / 'tiles.csv'})")
+
+
+def _parse_near(
+    near: str | None, radius: float | None
+) -> tuple[tuple[float, float] | None, float | None]:
+    from crossview.errors import ConfigError
+
+    if near is None and radius is None:
+        return None, None
+    if near is None or radius is None:
+        raise ConfigError("--near LAT,LON and --radius M must be given together")
+    try:
+        lat, lon = (float(v) for v in near.split(","))
+    except ValueError:
+        raise ConfigError(f"--near: expected LAT,LON in degrees, got {near!r}") from None
+    return (lat, lon), radius
+
+
+@app.command("locate")
+def locate_cmd(
+    images: list[Path] = typer.Argument(..., help="Query images (panoramas or limited-FOV views)."),
+    index: str = typer.Option(..., "--index", help="Index location."),
+    run: Path | None = typer.Option(
+        None, "--run", help="Run/checkpoint (default: the checkpoint recorded in the index)."
+    ),
+    top: int = typer.Option(5, "--top", help="Candidates per query."),
+    fov: float = typer.Option(
+        360.0, "--fov", help="Horizontal field of view of the queries (deg)."
+    ),
+    heading: str = typer.Option(
+        "unknown", "--heading", help="'unknown' or degrees clockwise from north."
+    ),
+    vfov: float | None = typer.Option(
+        None, "--vfov", help="Vertical span of full panoramas (deg)."
+    ),
+    near: str | None = typer.Option(None, "--near", help="Prior centre LAT,LON."),
+    radius: float | None = typer.Option(None, "--radius", help="Prior radius in metres."),
+    ann: bool = typer.Option(False, "--ann", help="Use the IVF-PQ index instead of exact search."),
+    json_out: Path | None = typer.Option(
+        None, "--json", help="Write results as JSON (+ .geojson)."
+    ),
+    html_out: Path | None = typer.Option(None, "--html", help="Write an HTML page of the results."),
+) -> None:
+    """Localize images: K ranked candidates with coordinates, score and estimated heading."""
+    from crossview.errors import ConfigError
+    from crossview.index.geoindex import GeoIndex
+    from crossview.index.locate import locate, results_to_geojson, results_to_json
+    from crossview.io import write_json_atomic, write_text_atomic
+    from crossview.training.checkpoint import load_run
+
+    prior, radius_m = _parse_near(near, radius)
+    idx = GeoIndex.open(index)
+    if len(idx) == 0:
+        raise ConfigError(f"index {index} is empty; build it with `crossview index build`")
+    if run is None and not idx.info.checkpoint_path:
+        raise ConfigError(f"index {index} records no checkpoint; pass --run RUN")
+    model = load_run(run if run is not None else idx.info.checkpoint_path)
+    results = locate(
+        images,
+        idx,
+        model.method,
+        model.checkpoint_sha256,
+        top_k=top,
+        fov_deg=fov,
+        heading=heading,
+        near=prior,
+        radius_m=radius_m,
+        vfov_deg=vfov,
+        exact=not ann,
+    )
+    doc = results_to_json(results)
+    if json_out is not None:
+        write_json_atomic(json_out, doc)
+        write_json_atomic(json_out.with_suffix(".geojson"), results_to_geojson(results))
+    if html_out is not None:
+        from crossview.reports.locate_report import locate_html
+
+        write_text_atomic(html_out, locate_html(doc, index, model.method_name, prior, radius_m))
+    for result in doc:
+        typer.echo(result["query"])
+        for c in result["candidates"]:
+            head = "" if c["heading_deg"] is None else f"  heading {c['heading_deg']:.0f}"
+            typer.echo(
+                f"  #{c['rank']}  {c['lat']:.6f}, {c['lon']:.6f}  score {c['score']:.3f}  "
+                f"{c['tile']}{head}"
+            )

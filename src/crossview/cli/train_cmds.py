@@ -1,5 +1,105 @@
-"""CLI commands of the train area (registered on import by :mod:`crossview.cli`)."""
+"""CLI commands of the train area: ``train``, ``eval``, ``embed``.
+
+Thin wrappers of :mod:`crossview.training.steps`, registered on import by :mod:`crossview.cli`.
+"""
 
 from __future__ import annotations
 
-from crossview.cli import app  # noqa: F401
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from crossview.cli import app
+
+_WHICH_HELP = "Checkpoint of a run: best (highest validation R@1) or last."
+
+
+def _print_metrics(result: dict[str, Any], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    keys = [k for k in ("R@1", "R@5", "R@10", "R@1%") if isinstance(result.get(k), (int, float))]
+    for key in keys:
+        table.add_column(key, justify="right")
+    table.add_row(*(f"{result[k]:.2f}" for k in keys))
+    Console(stderr=True).print(table)
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def train(
+    method: str = typer.Option(..., "--method", "-m", help="Registered method name."),
+    data: str = typer.Option(..., "--data", help="Dataset as LAYOUT:ROOT, e.g. cvusa:/data/CVUSA."),
+    out: Path = typer.Option(..., "--out", help="Run directory (resumed if it holds a run)."),
+    preset: str = typer.Option("tiny", "--preset", help="tiny (CPU minutes) or paper (GPU)."),
+    time_budget: float | None = typer.Option(None, "--time-budget",
+                                             help="Stop after MINUTES (run total)."),
+    overrides: list[str] | None = typer.Argument(None,
+                                                 help="key=value: method.F=, train.F= or bare F="),
+) -> None:
+    """Train a method; writes RUN/config.yaml, checkpoints/{last,best}.pt, metrics, TensorBoard.
+
+    Example: crossview train --method safa --data cvusa:/data/CVUSA --out runs/safa train.epochs=5
+    Multi-GPU / multi-node: torchrun --nproc-per-node 4 -m crossview train ...
+    """
+    from crossview.config import parse_overrides
+    from crossview.training.steps import train as train_step
+
+    result = train_step(method, data, out, preset, parse_overrides(list(overrides or [])),
+                        time_budget)
+    typer.echo(f"{result.stopped} after {result.step} steps ({result.epoch} epochs, "
+               f"{result.minutes:.1f} min, {result.pairs_per_s:.1f} pairs/s): {result.run_dir}")
+    if result.best_metrics:
+        _print_metrics(result.best_metrics, "best validation (percent)")
+
+
+@app.command("eval")
+def eval_run(
+    run: Path | None = typer.Option(None, "--run", help="Run directory of `crossview train`."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint",
+                                           help="A checkpoint file instead of --run."),
+    data: str | None = typer.Option(None, "--data", help="LAYOUT:ROOT (default: the run's data)."),
+    split: str = typer.Option("val", "--split", help="Split to evaluate (train, val, test)."),
+    protocol: str | None = typer.Option(None, "--protocol", help="recall, cvact_test, vigor, ..."),
+    which: str = typer.Option("best", "--which", help=_WHICH_HELP),
+    batch_size: int = typer.Option(64, "--batch-size", help="Images per forward pass."),
+    fov: float | None = typer.Option(None, "--fov", help="Limited query FOV in degrees."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the metrics as JSON here."),
+) -> None:
+    """Evaluate a trained model: R@1, R@5, R@10, R@1% (percent) under the data's protocol.
+
+    Example: crossview eval --run runs/safa --data cvusa:/data/CVUSA --split val --json r.json
+    """
+    from crossview.errors import ConfigError
+    from crossview.io import write_json_atomic
+    from crossview.training.records import plain
+    from crossview.training.steps import evaluate_run
+
+    if (run is None) == (checkpoint is None):
+        raise ConfigError("give exactly one of --run RUN or --checkpoint CKPT")
+    result = evaluate_run(run or checkpoint, data, split, protocol, which,  # type: ignore[arg-type]
+                          batch_size, fov)
+    if json_out is not None:
+        write_json_atomic(json_out, plain(result))
+    title = f"{result['method']} on {result['split']} ({result['protocol']}, percent)"
+    _print_metrics(result, title)
+
+
+@app.command()
+def embed(
+    run: Path = typer.Option(..., "--run", help="Run directory or checkpoint file."),
+    out: Path = typer.Option(..., "--out", help="Output descriptors.parquet."),
+    data: str | None = typer.Option(None, "--data", help="LAYOUT:ROOT (default: the run's data)."),
+    split: str | None = typer.Option(None, "--split", help="One split (default: all)."),
+    which: str = typer.Option("best", "--which", help=_WHICH_HELP),
+    batch_size: int = typer.Option(64, "--batch-size", help="Images per forward pass."),
+) -> None:
+    """Write ground and aerial descriptors to Parquet (id, view, split, lat, lon, descriptor).
+
+    Example: crossview embed --run runs/safa --data cvusa:/data/CVUSA --out desc.parquet
+    """
+    from crossview.training.steps import embed_run
+
+    path = embed_run(run, out, data, split, which, batch_size)
+    typer.echo(str(path))

@@ -81,7 +81,9 @@ class PairTable:
     def __post_init__(self) -> None:
         n = len(self.references)
         for pair in self.pairs:
-            if not pair.references or any(not 0 <= r < n for r in pair.references):
+            # Query-only tables (a user's folder of photos to locate) have no references at all.
+            empty_ok = bool(self.extras.get("queries_only"))
+            if (not pair.references and not empty_ok) or any(not 0 <= r < n for r in pair.references):
                 raise ValueError(f"pair {pair.id!r}: reference indices {pair.references} out of [0, {n})")
 
     def __len__(self) -> int:
@@ -110,7 +112,7 @@ class PairTable:
 
     def select(self, split: str | Sequence[str]) -> PairTable:
         """Pairs of the given split(s); references are re-indexed to those they use or whose
-        ``split`` matches (so galleries keep their distractors)."""
+        ``split`` matches or is ``None`` (so galleries keep their distractors)."""
         wanted = {split} if isinstance(split, str) else set(split)
         unknown = wanted - set(self.splits())
         if unknown:
@@ -122,7 +124,7 @@ class PairTable:
         keep = [
             i
             for i, ref in enumerate(self.references)
-            if i in used or (ref.split is not None and ref.split in wanted)
+            if i in used or ref.split is None or ref.split in wanted  # None = every split
         ]
         remap = {old: new for new, old in enumerate(keep)}
         new_pairs = [

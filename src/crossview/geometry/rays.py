@@ -10,6 +10,9 @@ import math
 import torch
 from torch import Tensor
 
+from crossview.errors import ConfigError
+from crossview.geometry._checks import check_finite, check_positive_int
+
 
 def column_bearing_deg(width: int, dtype: torch.dtype = torch.float32,
                        device: torch.device | str = "cpu") -> Tensor:
@@ -34,7 +37,7 @@ def row_elevation_deg(height: int, vfov_deg: float, dtype: torch.dtype = torch.f
 def equirect_ray_directions(height: int, width: int, vfov_deg: float = 180.0,
                             dtype: torch.dtype = torch.float32,
                             device: torch.device | str = "cpu") -> Tensor:
-    """Unit ray directions ``(H, W, 3)`` (east, north, up) of an equirectangular panorama."""
+    """Return unit ray directions ``(H, W, 3)`` (east, north, up) of an equirectangular panorama."""
     bearing = torch.deg2rad(column_bearing_deg(width, torch.float64, device)).view(1, -1)
     elev = torch.deg2rad(row_elevation_deg(height, vfov_deg, torch.float64, device)).view(-1, 1)
     east = torch.cos(elev) * torch.sin(bearing)
@@ -43,27 +46,68 @@ def equirect_ray_directions(height: int, width: int, vfov_deg: float = 180.0,
     return torch.stack([east, north, up], dim=-1).to(dtype)
 
 
-def pinhole_ray_directions(height: int, width: int, fov_deg: float, yaw_deg: float = 0.0,
-                           pitch_deg: float = 0.0, dtype: torch.dtype = torch.float32,
-                           device: torch.device | str = "cpu") -> Tensor:
-    """Unit ray directions ``(H, W, 3)`` (east, north, up) of a pinhole camera.
+def pinhole_camera_rays(height: int, width: int, fov_deg: float,
+                        dtype: torch.dtype = torch.float32,
+                        device: torch.device | str = "cpu") -> Tensor:
+    """Return unit ray directions ``(H, W, 3)`` of a pinhole camera in its own frame.
 
-    ``fov_deg`` is the horizontal field of view; square pixels; the optical axis points at bearing
-    ``yaw_deg`` (clockwise from north) and ``pitch_deg`` above the horizon; no roll.
+    Camera frame: x right, y up, z forward (optical axis). ``fov_deg`` is the horizontal field of
+    view; square pixels; pixel ``(v, u)`` is centred at ``u + 0.5 - W/2``, ``v + 0.5 - H/2``.
     """
-    if not 0.0 < fov_deg < 180.0:
-        raise ValueError(f"fov_deg must be in (0, 180), got {fov_deg}")
+    height = check_positive_int(height, "height")
+    width = check_positive_int(width, "width")
+    fov_deg = check_finite(fov_deg, "fov_deg", 0.0, 180.0, low_open=True)
+    if fov_deg == 180.0:
+        raise ConfigError(f"fov_deg: expected a value in (0, 180), got {fov_deg!r}")
     focal = (width / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
     u = torch.arange(width, dtype=torch.float64, device=device) + 0.5 - width / 2.0
     v = torch.arange(height, dtype=torch.float64, device=device) + 0.5 - height / 2.0
     vv, uu = torch.meshgrid(v, u, indexing="ij")
-    # Camera frame: x right, y up, z forward.
     cam = torch.stack([uu, -vv, torch.full_like(uu, focal)], dim=-1)
-    cam = cam / cam.norm(dim=-1, keepdim=True)
-    yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
-    forward = torch.tensor([math.cos(pitch) * math.sin(yaw), math.cos(pitch) * math.cos(yaw),
-                            math.sin(pitch)], dtype=torch.float64, device=device)
-    right = torch.tensor([math.cos(yaw), -math.sin(yaw), 0.0], dtype=torch.float64, device=device)
+    return (cam / cam.norm(dim=-1, keepdim=True)).to(dtype)
+
+
+def camera_to_enu(yaw_deg: float | Tensor, pitch_deg: float | Tensor = 0.0,
+                  dtype: torch.dtype = torch.float64,
+                  device: torch.device | str = "cpu") -> Tensor:
+    """Rotation ``(..., 3, 3)`` from the camera frame (right, up, forward) to ENU.
+
+    Its columns are the camera's right, up and forward axes in (east, north, up) coordinates.
+    ``yaw_deg`` is the bearing of the optical axis (clockwise from north), ``pitch_deg`` its
+    elevation above the horizon; no roll. Both broadcast (``(N,)`` tensors give ``(N, 3, 3)``).
+    The camera frame is left-handed (x right, y up, z forward, like image pixels), so the matrix
+    has determinant -1.
+    """
+    yaw = torch.deg2rad(torch.as_tensor(yaw_deg, dtype=torch.float64, device=device))
+    pitch = torch.deg2rad(torch.as_tensor(pitch_deg, dtype=torch.float64, device=device))
+    yaw, pitch = torch.broadcast_tensors(yaw, pitch)
+    zero = torch.zeros_like(yaw)
+    forward = torch.stack([torch.cos(pitch) * torch.sin(yaw), torch.cos(pitch) * torch.cos(yaw),
+                           torch.sin(pitch)], dim=-1)
+    right = torch.stack([torch.cos(yaw), -torch.sin(yaw), zero], dim=-1)
     up = torch.linalg.cross(right, forward)
-    dirs = cam[..., 0:1] * right + cam[..., 1:2] * up + cam[..., 2:3] * forward
-    return dirs.to(dtype)
+    return torch.stack([right, up, forward], dim=-1).to(dtype)
+
+
+def direction_bearing_elevation_deg(dirs: Tensor) -> tuple[Tensor, Tensor]:
+    """Bearing (deg clockwise from north, ``[0, 360)``) and elevation (deg) of ENU directions.
+
+    ``dirs`` is ``(..., 3)`` (east, north, up), not necessarily unit length.
+    """
+    east, north, up = dirs.unbind(-1)
+    bearing = torch.remainder(torch.rad2deg(torch.atan2(east, north)), 360.0)
+    elevation = torch.rad2deg(torch.atan2(up, torch.hypot(east, north)))
+    return bearing, elevation
+
+
+def pinhole_ray_directions(height: int, width: int, fov_deg: float, yaw_deg: float = 0.0,
+                           pitch_deg: float = 0.0, dtype: torch.dtype = torch.float32,
+                           device: torch.device | str = "cpu") -> Tensor:
+    """Return unit ray directions ``(H, W, 3)`` (east, north, up) of a pinhole camera.
+
+    ``fov_deg`` is the horizontal field of view; square pixels; the optical axis points at bearing
+    ``yaw_deg`` (clockwise from north) and ``pitch_deg`` above the horizon; no roll.
+    """
+    cam = pinhole_camera_rays(height, width, fov_deg, torch.float64, device)
+    rot = camera_to_enu(yaw_deg, pitch_deg, torch.float64, device)
+    return (cam @ rot.transpose(-1, -2)).to(dtype)

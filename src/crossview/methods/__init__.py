@@ -15,3 +15,9 @@ __all__ = [
     "list_methods",
     "register_method",
 ]
+from crossview.methods import cde  # noqa: E402,F401  (registers "cde")
+
+# Built-in methods register themselves on import.
+from crossview.methods import safa  # noqa: E402,F401
+from crossview.methods import sample4geo  # noqa: E402,F401
+from crossview.methods import clnet  # noqa: E402,F401

@@ -1,0 +1,125 @@
+"""Synchronized augmentation of (aerial tile, ground panorama) pairs (DESIGN.md "Conventions").
+
+- Rotation: rotating the north-up tile counter-clockwise by ``k * 90`` degrees (``np.rot90``
+  semantics) is the same scene seen with the panorama rolled by ``-k * W / 4`` columns.
+- Flip: a left-right flip of the tile mirrors east and west; the panorama is mirrored about its
+  north column (column ``W/2``): column ``j`` takes column ``(W - j) mod W``, so bearings map
+  exactly ``b -> -b`` (a plain ``flip`` would also shift the panorama by one column).
+- Limited field of view (SPECS.md §1, DSM): keep ``crop[:, j] = pano[:, (j - shift) mod W]`` for
+  the first ``round(fov / 360 * W)`` columns, with a random (unknown orientation) or fixed shift.
+- Colour jitter is drawn independently per view (the two cameras differ).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from crossview.config import Config
+from crossview.errors import ConfigError
+
+
+@dataclasses.dataclass
+class AugmentConfig(Config):
+    """Training-time augmentation; every probability 0 means no augmentation."""
+
+    rot90_prob: float = 0.0
+    """Probability of a synchronized rotation by a random non-zero multiple of 90 degrees."""
+    flip_prob: float = 0.0
+    """Probability of a synchronized horizontal flip."""
+    ground_jitter: float = 0.0
+    """Colour jitter strength of the ground view: brightness/contrast/saturation in [1-s, 1+s]."""
+    aerial_jitter: float = 0.0
+    """Colour jitter strength of the aerial view."""
+    fov_deg: float | None = None
+    """Keep only this horizontal field of view of the panorama (``None`` = full 360)."""
+    fov_shift: int | Literal["random"] = "random"
+    """Column shift of the FOV crop: ``"random"`` (unknown orientation) or a fixed integer."""
+
+    def __post_init__(self) -> None:
+        for name in ("rot90_prob", "flip_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(
+                    f"AugmentConfig.{name}: must be in [0, 1], got {getattr(self, name)}"
+                )
+        for name in ("ground_jitter", "aerial_jitter"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(
+                    f"AugmentConfig.{name}: must be in [0, 1), got {getattr(self, name)}"
+                )
+        if self.fov_deg is not None and not 0.0 < self.fov_deg <= 360.0:
+            raise ConfigError(f"AugmentConfig.fov_deg: must be in (0, 360], got {self.fov_deg}")
+
+
+def rotate_pair(tile: Tensor, pano: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Rotate ``tile`` ``(..., S, S)`` CCW by ``k*90`` deg; roll ``pano`` ``(..., H, W)`` to match.
+
+    Raises:
+        ConfigError: The panorama width is not divisible by 4.
+
+    """
+    width = pano.shape[-1]
+    if width % 4:
+        raise ConfigError(f"rotate_pair: panorama width {width} is not divisible by 4")
+    k = int(k) % 4
+    return torch.rot90(tile, k, dims=(-2, -1)), torch.roll(pano, -k * width // 4, dims=-1)
+
+
+def flip_pair(tile: Tensor, pano: Tensor) -> tuple[Tensor, Tensor]:
+    """Mirror ``tile`` left-right and ``pano`` about its north column (see module docstring)."""
+    mirrored = torch.roll(torch.flip(pano, dims=(-1,)), 1, dims=-1)  # column j <- (W - j) mod W
+    return torch.flip(tile, dims=(-1,)), mirrored
+
+
+def crop_fov(
+    pano: Tensor, fov_deg: float, shift: int | None = None, generator: torch.Generator | None = None
+) -> tuple[Tensor, int]:
+    """Limited-FOV crop of one panorama ``(C, H, W)`` -> ``(C, H, int(fov/360 W))`` and its shift.
+
+    Wraps :func:`crossview.geometry.panorama.crop_fov` (batched) for a single sample;
+    ``shift=None`` draws a uniform random shift in ``[0, W)`` from ``generator``.
+    """
+    from crossview.geometry.panorama import crop_fov as batched_crop_fov
+
+    crop, used = batched_crop_fov(pano.unsqueeze(0), fov_deg, shift=shift, generator=generator)
+    return crop[0], int(used[0])
+
+
+def color_jitter(image: Tensor, strength: float, generator: torch.Generator) -> Tensor:
+    """Random brightness, contrast and saturation factors in ``[1-s, 1+s]`` on ``(3, H, W)``."""
+    if strength <= 0:
+        return image
+    from torchvision.transforms.v2 import functional as tvf
+
+    factors = 1.0 + strength * (2.0 * torch.rand(3, generator=generator) - 1.0)
+    image = tvf.adjust_brightness(image, float(factors[0]))
+    image = tvf.adjust_contrast(image, float(factors[1]))
+    image = tvf.adjust_saturation(image, float(factors[2]))
+    return image.clamp_(0.0, 1.0)
+
+
+def augment_pair(
+    tile: Tensor, pano: Tensor, config: AugmentConfig, generator: torch.Generator
+) -> tuple[Tensor, Tensor, dict[str, int]]:
+    """Apply ``config`` to one pair; returns the new tile, panorama and what was applied.
+
+    The applied record has ``rot90_k`` (0-3), ``flipped`` (0/1) and, when a FOV crop was made,
+    ``fov_shift``. The FOV crop comes last so rotation/flip act on the full panorama.
+    """
+    applied: dict[str, int] = {"rot90_k": 0, "flipped": 0}
+    if config.flip_prob > 0 and float(torch.rand(1, generator=generator)) < config.flip_prob:
+        tile, pano = flip_pair(tile, pano)
+        applied["flipped"] = 1
+    if config.rot90_prob > 0 and float(torch.rand(1, generator=generator)) < config.rot90_prob:
+        k = int(torch.randint(1, 4, (1,), generator=generator))
+        tile, pano = rotate_pair(tile, pano, k)
+        applied["rot90_k"] = k
+    pano = color_jitter(pano, config.ground_jitter, generator)
+    tile = color_jitter(tile, config.aerial_jitter, generator)
+    if config.fov_deg is not None and config.fov_deg < 360.0:
+        fixed = None if config.fov_shift == "random" else int(config.fov_shift)
+        pano, applied["fov_shift"] = crop_fov(pano, config.fov_deg, fixed, generator)
+    return tile, pano, applied

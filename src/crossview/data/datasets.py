@@ -1,0 +1,206 @@
+"""Torch datasets over a :class:`PairTable`: decode with PIL, resize per method, augment.
+
+Sizes come from the method's :class:`~crossview.methods.base.InputSpec` (STYLE.md §2), never from
+the user. Panoramas whose vertical field of view exceeds the method's band are first cropped to
+the rows around the horizon (CVACT 180 -> 90 degrees keeps the middle half, SPECS.md §1), then
+resized with area interpolation (PIL ``BOX``) when shrinking, as SAFA's ``INTER_AREA``; tiles use
+PIL's antialiased bilinear filter. Random choices use a generator seeded by
+``(seed, epoch, index)``, so a sample is reproducible whatever the worker layout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from crossview.data.augment import AugmentConfig, augment_pair, crop_fov
+from crossview.data.table import Pair, PairTable
+from crossview.errors import ConfigError
+from crossview.io import image_to_tensor, read_image
+from crossview.methods.base import InputSpec
+
+
+def _resize(img: Image.Image, width: int, height: int, area: bool) -> Image.Image:
+    if img.size == (width, height):
+        return img
+    shrinking = width <= img.width and height <= img.height
+    resample = Image.Resampling.BOX if (area and shrinking) else Image.Resampling.BILINEAR
+    return img.resize((width, height), resample=resample)
+
+
+def crop_vfov_rows(
+    img: Image.Image, source_vfov_deg: float | None, target_vfov_deg: float
+) -> Image.Image:
+    """Keep the rows of an equirectangular panorama within ``+-target/2`` of the horizon.
+
+    ``source_vfov_deg`` is the panorama's vertical span (centred on the horizon); nothing is done
+    when it is unknown or not larger than the target.
+    """
+    if source_vfov_deg is None or source_vfov_deg <= target_vfov_deg:
+        return img
+    keep = round(img.height * target_vfov_deg / source_vfov_deg)
+    top = (img.height - keep) // 2
+    return img.crop((0, top, img.width, top + keep))
+
+
+def load_ground(pair: Pair, spec: InputSpec, source_vfov_deg: float | None) -> Tensor:
+    """Decode, band-crop and resize a ground image to ``(3, *spec.ground_hw)`` float32 in [0, 1]."""
+    img = read_image(pair.ground)
+    if pair.fov_deg is None:  # panoramas only; photos keep all their rows
+        img = crop_vfov_rows(img, source_vfov_deg, spec.ground_vfov_deg)
+    height, width = spec.ground_hw
+    return image_to_tensor(np.array(_resize(img, width, height, area=True)))  # writable copy
+
+
+def load_tile(path: Any, size: int) -> Tensor:
+    """Decode and resize an aerial tile to ``(3, size, size)`` float32 in [0, 1]."""
+    return image_to_tensor(np.array(_resize(read_image(path), size, size, area=False)))
+
+
+def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    """Return a generator seeded from ``(seed, epoch, index)`` (independent of worker layout)."""
+    mixed = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index) % (2**63 - 1)
+    return torch.Generator().manual_seed(mixed)
+
+
+def _coords(pair: Pair) -> tuple[Tensor, Tensor]:
+    def val(x: float | None) -> float:
+        return float("nan") if x is None else float(x)
+
+    latlon = torch.tensor([val(pair.lat), val(pair.lon)], dtype=torch.float64)
+    utm = torch.tensor([val(pair.utm_e), val(pair.utm_n)], dtype=torch.float64)
+    return latlon, utm
+
+
+class _TableDataset(Dataset):
+    def __init__(self, table: PairTable, spec: InputSpec, seed: int = 0) -> None:
+        self.table = table
+        self.spec = spec
+        self.seed = seed
+        self.epoch = 0
+        self.source_vfov_deg: float | None = table.extras.get("ground_vfov_deg")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random draws (augmentation, random FOV shifts) for a new epoch."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}: {v}" for k, v in self.table.split_counts().items())
+        return (
+            f"{type(self).__name__}(layout={self.table.layout!r}, root={str(self.table.root)!r}, "
+            f"samples={len(self)} ({counts}), references={len(self.table.references)}, "
+            f"ground_hw={tuple(self.spec.ground_hw)}, aerial_size={self.spec.aerial_size})"
+        )
+
+
+class PairDataset(_TableDataset):
+    """Ground/aerial training pairs: the ground image and its *positive* tile.
+
+    Sample keys: ``ground`` ``(3, Hg, Wg)`` (``Wg`` shrinks to ``round(fov/360 Wg)`` with a FOV
+    crop), ``aerial`` ``(3, S, S)``, ``index``, ``id``, ``ref_index`` (positive reference),
+    ``latlon`` / ``utm`` float64 ``(2,)`` (NaN unknown), ``yaw_deg`` (NaN unknown), ``rot90_k``,
+    ``flipped`` and ``fov_shift`` when a FOV crop was applied.
+    """
+
+    def __init__(
+        self, table: PairTable, spec: InputSpec, augment: AugmentConfig | None = None, seed: int = 0
+    ) -> None:
+        if table.extras.get("queries_only"):
+            raise ConfigError(
+                f"PairDataset: {table.layout} table at {table.root} has no aerial "
+                "references (query-only); use GroundDataset"
+            )
+        super().__init__(table, spec, seed)
+        self.augment = augment
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.table[index]
+        ground = load_ground(pair, self.spec, self.source_vfov_deg)
+        aerial = load_tile(self.table.references[pair.positive].path, self.spec.aerial_size)
+        extra: dict[str, Any] = {}
+        if self.augment is not None:
+            gen = sample_generator(self.seed, self.epoch, index)
+            aerial, ground, extra = augment_pair(aerial, ground, self.augment, gen)
+        latlon, utm = _coords(pair)
+        return {
+            "ground": ground,
+            "aerial": aerial,
+            "index": index,
+            "id": pair.id,
+            "ref_index": pair.positive,
+            "latlon": latlon,
+            "utm": utm,
+            "yaw_deg": float("nan") if pair.yaw_deg is None else float(pair.yaw_deg),
+            **extra,
+        }
+
+
+class GroundDataset(_TableDataset):
+    """Ground queries only (for embedding): ``image``, ``index``, ``id`` (+ ``fov_shift``).
+
+    Args:
+        table: The pairs whose ground images to read.
+        spec: The method's input spec.
+        fov_deg: Crop panoramas to this horizontal FOV after resizing (``None`` = full).
+        shift: ``"random"`` draws an unknown shift per sample from ``(seed, index)`` (fixed across
+            runs, as in DSM's evaluation), an integer fixes it for every sample.
+        seed: Seed of the random shifts.
+
+    """
+
+    def __init__(
+        self,
+        table: PairTable,
+        spec: InputSpec,
+        fov_deg: float | None = None,
+        shift: int | str = "random",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(table, spec, seed)
+        if fov_deg is not None and not 0.0 < fov_deg <= 360.0:
+            raise ConfigError(f"GroundDataset: fov_deg must be in (0, 360], got {fov_deg}")
+        if not (shift == "random" or isinstance(shift, int)):
+            raise ConfigError(f"GroundDataset: shift must be 'random' or an integer, got {shift!r}")
+        self.fov_deg = fov_deg
+        self.shift = shift
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.table[index]
+        image = load_ground(pair, self.spec, self.source_vfov_deg)
+        sample: dict[str, Any] = {"index": index, "id": pair.id}
+        if self.fov_deg is not None and self.fov_deg < 360.0 and pair.fov_deg is None:
+            fixed = None if self.shift == "random" else int(self.shift)
+            image, sample["fov_shift"] = crop_fov(
+                image, self.fov_deg, fixed, sample_generator(self.seed, self.epoch, index)
+            )
+        sample["image"] = image
+        return sample
+
+
+class ReferenceDataset(Dataset):
+    """Aerial references (tiles, galleries) to embed: ``image`` ``(3, S, S)``, ``index``, ``id``."""
+
+    def __init__(self, table: PairTable, spec: InputSpec) -> None:
+        self.table = table
+        self.spec = spec
+
+    def __len__(self) -> int:
+        return len(self.table.references)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        ref = self.table.references[index]
+        return {"image": load_tile(ref.path, self.spec.aerial_size), "index": index, "id": ref.id}
+
+    def __repr__(self) -> str:
+        return (
+            f"ReferenceDataset(layout={self.table.layout!r}, root={str(self.table.root)!r}, "
+            f"references={len(self)}, aerial_size={self.spec.aerial_size})"
+        )

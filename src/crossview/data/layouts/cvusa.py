@@ -1,0 +1,83 @@
+"""CVUSA (the CVM-Net/SAFA subset): ``splits/train-19zl.csv`` and ``splits/val-19zl.csv``.
+
+Each CSV row (no header) is ``bingmap/19/<id>.jpg,streetview/panos/<id>.jpg[,<annotation>]``:
+the 750x750 north-up tile and the 1232x224 panorama (a +-45 degree band around the horizon,
+column W/2 north). ``polarmap/19/<id>.png`` (pre-computed polar maps) is optional and recorded in
+``Pair.extras["polar"]`` when present. ``val-19zl.csv`` is the set the papers report as "test";
+crossview keeps the file's name, split ``val``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from crossview.data.layouts import register_layout
+from crossview.data.layouts._common import Problems, read_world_truth, truth_fields
+from crossview.data.table import Pair, PairTable, Reference
+from crossview.errors import InputFileError
+
+SPLIT_FILES = {"train": "splits/train-19zl.csv", "val": "splits/val-19zl.csv"}
+PANO_VFOV_DEG = 90.0
+"""CVUSA panoramas are cropped to about +-45 degrees around the horizon (SPECS.md §1)."""
+
+
+def read_split_csv(path: Path, problems: Problems) -> list[tuple[str, str, int]]:
+    """``(aerial, ground, line)`` relative paths of one CVUSA split CSV (header-less)."""
+    if not path.is_file():
+        raise InputFileError(path, "split file not found (expected the CVUSA subset layout)")
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for line_no, row in enumerate(csv.reader(f), start=1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) < 2:
+                problems.bad(f"{problems.rel(path)}:{line_no}", "expected aerial,ground columns")
+                continue
+            rows.append((row[0].strip(), row[1].strip(), line_no))
+    return rows
+
+
+def polar_path(aerial_rel: str) -> str:
+    """Official name of the pre-computed polar map of a CVUSA tile."""
+    return str(Path(aerial_rel.replace("bingmap", "polarmap", 1)).with_suffix(".png"))
+
+
+@register_layout("cvusa")
+def read_cvusa(root: Path, problems: Problems) -> PairTable:
+    """Read the CVUSA subset at ``root``: one reference (the tile) per pair, pair id = pano id."""
+    by_ground, by_aerial = read_world_truth(root)
+    pairs: list[Pair] = []
+    refs: list[Reference] = []
+    for split, rel in SPLIT_FILES.items():
+        for aerial_rel, ground_rel, _ in read_split_csv(root / rel, problems):
+            pair_id = Path(ground_rel).stem
+            ground, aerial = root / ground_rel, root / aerial_rel
+            problems.require(ground)
+            problems.require(aerial)
+            extras = {}
+            polar = root / polar_path(aerial_rel)
+            if problems.exists(polar):
+                extras["polar"] = polar
+            gt_a = by_aerial.get(Path(aerial_rel).as_posix())
+            refs.append(
+                Reference(
+                    id=pair_id,
+                    path=aerial,
+                    split=split,
+                    ground_resolution_m=gt_a.ground_resolution_m if gt_a else None,
+                    **truth_fields(gt_a, with_yaw=False),
+                )
+            )
+            fields = {"yaw_deg": 0.0, **truth_fields(by_ground.get(Path(ground_rel).as_posix()))}
+            pairs.append(
+                Pair(
+                    id=pair_id,
+                    ground=ground,
+                    split=split,
+                    references=(len(refs) - 1,),
+                    extras=extras,
+                    **fields,
+                )
+            )
+    return PairTable("cvusa", root, pairs, refs, extras={"ground_vfov_deg": PANO_VFOV_DEG})

@@ -1,0 +1,258 @@
+"""Distance-threshold recall: CVACT_test 5 m and the CrossLocate N x t grid (SPECS.md §4).
+
+A query is found at N for radius t if any of its top-N references lies within t metres
+(inclusive). With "ties do not hurt" this is exact without a top-k: let s* be the best score among
+the query's in-radius references; the query is found at N iff fewer than N references score
+strictly above s*. In-radius candidates come from a KD-tree (UTM Euclidean, or geodesic for
+latitude/longitude via an ECEF chord pre-filter and an exact WGS84 check), so the only pass over
+the score matrix is the blockwise one of :func:`crossview.evaluation.retrieval.score_blocks`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from crossview.errors import ConfigError, CrossviewError
+from crossview.evaluation.retrieval import (
+    DEFAULT_BLOCK_SIZE,
+    ArrayLike,
+    as_descriptors,
+    check_pair,
+    count_above,
+    one_percent_k,
+    parse_ks,
+    score_blocks,
+)
+
+METRICS = ("utm", "geodesic")
+
+
+def _positions(pos: ArrayLike, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(pos.cpu() if isinstance(pos, torch.Tensor) else pos, dtype=np.float64)
+    if arr.shape != (n, 2):
+        raise CrossviewError(f"{name}: expected shape ({n}, 2), got {arr.shape}")
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        raise CrossviewError(f"{name}: row {int(np.flatnonzero(bad)[0])} has a NaN/inf position")
+    return arr
+
+
+def _ecef(latlon: np.ndarray) -> np.ndarray:
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+    x, y, z = tr.transform(latlon[:, 1], latlon[:, 0], np.zeros(len(latlon)))
+    return np.stack([x, y, z], axis=1)
+
+
+def neighbours_within(
+    query_pos: np.ndarray, reference_pos: np.ndarray, radius_m: float, metric: str = "utm"
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """For each query, the reference indices within ``radius_m`` (inclusive) and their distances.
+
+    Args:
+        query_pos: (Q, 2) easting/northing (``utm``) or latitude/longitude degrees (``geodesic``).
+        reference_pos: (M, 2) likewise.
+        radius_m: Radius in metres.
+        metric: ``"utm"`` (Euclidean) or ``"geodesic"`` (WGS84).
+
+    """
+    from scipy.spatial import cKDTree
+
+    if metric not in METRICS:
+        raise ConfigError(f"distance metric {metric!r} unknown; choose one of {list(METRICS)}")
+    if metric == "utm":
+        qa, ra = query_pos, reference_pos
+    else:
+        qa, ra = _ecef(query_pos), _ecef(reference_pos)
+    # A slightly inflated radius so the exact check below decides the boundary; a chord is never
+    # longer than the geodesic, so no in-radius reference is lost.
+    lists = cKDTree(ra).query_ball_point(qa, r=radius_m * (1 + 1e-9) + 1e-6)
+    idx_out, dist_out = [], []
+    for i, cand in enumerate(lists):
+        cand = np.asarray(sorted(cand), dtype=np.int64)
+        d = _distances(query_pos[i], reference_pos[cand], metric)
+        keep = d <= radius_m
+        idx_out.append(cand[keep])
+        dist_out.append(d[keep])
+    return idx_out, dist_out
+
+
+def _distances(q: np.ndarray, refs: np.ndarray, metric: str) -> np.ndarray:
+    if len(refs) == 0:
+        return np.zeros(0)
+    if metric == "utm":
+        return np.hypot(refs[:, 0] - q[0], refs[:, 1] - q[1])
+    n = len(refs)
+    _, _, d = _wgs84().inv(np.full(n, q[1]), np.full(n, q[0]), refs[:, 1], refs[:, 0])
+    return np.asarray(d)
+
+
+@functools.lru_cache(maxsize=1)
+def _wgs84() -> Any:
+    from pyproj import Geod
+
+    return Geod(ellps="WGS84")
+
+
+def yaw_difference_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Absolute circular difference of headings in degrees, in [0, 180]."""
+    d = np.abs((np.asarray(a) - np.asarray(b)) % 360.0)
+    return np.minimum(d, 360.0 - d)
+
+
+def best_candidate_rank(
+    query: torch.Tensor,
+    reference: torch.Tensor,
+    candidates: Sequence[Sequence[np.ndarray]],
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """Rank (count strictly above) of each query's best-scoring candidate, per candidate set.
+
+    Args:
+        query: (Q, D) descriptors.
+        reference: (M, D) descriptors.
+        candidates: T lists of Q index arrays (e.g. one list per radius).
+        block_size: Query rows per block.
+        device: Where to compute.
+
+    Returns:
+        (Q, T) int64; M where a query has no candidate (never found).
+
+    """
+    num_sets = len(candidates)
+    m = reference.shape[0]
+    ranks = np.full((query.shape[0], num_sets), m, dtype=np.int64)
+    for start, s in score_blocks(query, reference, block_size, device):
+        b = s.shape[0]
+        for t, sets in enumerate(candidates):
+            rows = [(i, sets[start + i]) for i in range(b) if len(sets[start + i])]
+            if not rows:
+                continue
+            width = max(len(c) for _, c in rows)
+            idx = torch.zeros((len(rows), width), dtype=torch.int64)
+            valid = torch.zeros((len(rows), width), dtype=torch.bool)
+            for j, (_, c) in enumerate(rows):
+                idx[j, : len(c)] = torch.from_numpy(c)
+                valid[j, : len(c)] = True
+            sel = torch.tensor([i for i, _ in rows], dtype=torch.int64, device=s.device)
+            sub = s.index_select(0, sel)
+            cand = sub.gather(1, idx.to(s.device)).masked_fill(~valid.to(s.device), float("-inf"))
+            best = cand.max(dim=1, keepdim=True).values
+            ranks[start + sel.cpu().numpy(), t] = count_above(sub, best).cpu().numpy()
+    return ranks
+
+
+@dataclasses.dataclass
+class DistanceRecallResult:
+    """Recall (percent) at top-N within each radius; optionally also requiring a yaw match."""
+
+    recall: dict[float, dict[int, float]]
+    """radius_m -> {N: percent}."""
+    one_percent_rule: str
+    one_percent_k: int
+    metric: str
+    num_queries: int
+    num_references: int
+    max_yaw_deg: float | None = None
+    direction: str = "ground_to_aerial"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict; with one radius the keys are ``R@1``... ``R@1%`` directly."""
+
+        def keys(rec: dict[int, float]) -> dict[str, float]:
+            out = {f"R@{k}": v for k, v in rec.items() if k != -1}
+            out["R@1%"] = rec[-1]
+            return out
+
+        out: dict[str, Any]
+        if len(self.recall) == 1:
+            ((radius, rec),) = self.recall.items()
+            out = keys(rec)
+            out["radius_m"] = radius
+        else:
+            out = {"by_radius_m": {f"{r:g}": keys(rec) for r, rec in self.recall.items()}}
+        out |= dict(
+            one_percent={"rule": self.one_percent_rule, "k": self.one_percent_k},
+            distance=self.metric,
+            inclusive=True,
+            max_yaw_deg=self.max_yaw_deg,
+            direction=self.direction,
+            num_queries=self.num_queries,
+            num_references=self.num_references,
+            found_rule="any of the top N within the radius; ties do not hurt",
+        )
+        return out
+
+
+def distance_recall(
+    query: ArrayLike,
+    reference: ArrayLike,
+    query_pos: ArrayLike,
+    reference_pos: ArrayLike,
+    radii_m: float | Sequence[float],
+    ks: Sequence[int] = (1, 5, 10),
+    one_percent: str = "floor",
+    metric: str = "utm",
+    query_yaw_deg: ArrayLike | None = None,
+    reference_yaw_deg: ArrayLike | None = None,
+    max_yaw_deg: float | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    device: str | torch.device | None = None,
+) -> DistanceRecallResult:
+    """Percentage of queries with any of their top-N references within each radius.
+
+    Args:
+        query: (Q, D) descriptors.
+        reference: (M, D) descriptors.
+        query_pos: (Q, 2) UTM easting/northing, or latitude/longitude for ``geodesic``.
+        reference_pos: (M, 2) likewise.
+        radii_m: One radius or several (metres, inclusive).
+        ks: The N values; recall@1% is added with K from ``one_percent``.
+        one_percent: Rule for K of recall@1% (see :data:`ONE_PERCENT_RULES`).
+        metric: ``"utm"`` or ``"geodesic"``.
+        query_yaw_deg: (Q,) headings, degrees clockwise from north (with ``max_yaw_deg``).
+        reference_yaw_deg: (M,) headings.
+        max_yaw_deg: If given, a reference only counts when its heading is also within this many
+            degrees of the query's (CrossLocate, 30 deg).
+        block_size: Query rows per block.
+        device: Where to compute.
+
+    """
+    q = as_descriptors(query, "query")
+    r = as_descriptors(reference, "reference")
+    check_pair(q, r)
+    k1 = one_percent_k(r.shape[0], one_percent)
+    ks = parse_ks(ks)
+    radii_list = [radii_m] if isinstance(radii_m, (int, float)) else list(radii_m)
+    radii = sorted({float(x) for x in radii_list})
+    if not radii or radii[0] < 0:
+        raise ConfigError(f"radius must be >= 0 metres, got {radii_m}")
+    qp = _positions(query_pos, q.shape[0], "query positions")
+    rp = _positions(reference_pos, r.shape[0], "reference positions")
+    idx, dist = neighbours_within(qp, rp, radii[-1], metric)
+    if max_yaw_deg is not None:
+        if query_yaw_deg is None or reference_yaw_deg is None:
+            raise ConfigError("max_yaw_deg needs both query and reference yaw")
+        qy, ry = np.asarray(query_yaw_deg, float), np.asarray(reference_yaw_deg, float)
+        ok = [yaw_difference_deg(qy[i], ry[c]) <= max_yaw_deg for i, c in enumerate(idx)]
+        idx = [c[o] for c, o in zip(idx, ok, strict=True)]
+        dist = [d[o] for d, o in zip(dist, ok, strict=True)]
+    candidates = [[c[d <= rad] for c, d in zip(idx, dist, strict=True)] for rad in radii]
+    ranks = best_candidate_rank(q, r, candidates, block_size, device)
+    n = max(q.shape[0], 1)
+    recall = {}
+    for t, rad in enumerate(radii):
+        rec = {k: 100.0 * float(np.count_nonzero(ranks[:, t] < k)) / n for k in ks}
+        rec[-1] = 100.0 * float(np.count_nonzero(ranks[:, t] < k1)) / n
+        recall[rad] = rec
+    return DistanceRecallResult(
+        recall, one_percent, k1, metric, q.shape[0], r.shape[0], max_yaw_deg
+    )

@@ -1,0 +1,249 @@
+"""Protocol layer: metrics of a :class:`~crossview.data.table.PairTable` from descriptors.
+
+Used by the trainer and ``crossview eval``. ``ground_desc`` rows align with ``table.pairs`` and
+``aerial_desc`` rows with ``table.references``. The protocol defaults from ``table.layout``:
+
+==================  ===========================================================================
+``recall``          CVUSA, CVACT_val and generic layouts: R@k, R@1%, both directions
+``cvact_test``      CVACT test: correct when the retrieved tile is within 5 m (UTM); option
+                    ``one_to_one=True`` scores it like ``recall`` (public Python codebases)
+``vigor``           recall of the positive, official hit rate, metre-level error
+``university``      University-1652 mAP and R@k by class id, both directions
+``crosslocate``     N in {1, 10, 100} x t in {20, 100, 1000} m, with and without yaw <= 30 deg
+==================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from crossview.data.table import PairTable
+from crossview.errors import ConfigError, unknown_name_error
+from crossview.evaluation.distance import distance_recall
+from crossview.evaluation.retrieval import ArrayLike, recall_both_directions, recall_from_ranks
+from crossview.evaluation.university import university_evaluate
+from crossview.evaluation.vigor import vigor_evaluate
+
+PROTOCOLS = ("recall", "cvact_test", "vigor", "university", "crosslocate")
+
+
+def default_protocol(table: PairTable) -> str:
+    """Return the protocol a table's layout is scored with (see the module docstring)."""
+    layout = table.layout.lower()
+    if layout == "cvact" and table.pairs and all(p.split == "test" for p in table.pairs):
+        return "cvact_test"
+    return {
+        "vigor": "vigor",
+        "university1652": "university",
+        "university-1652": "university",
+        "crosslocate": "crosslocate",
+    }.get(layout, "recall")
+
+
+def evaluate_protocol(
+    ground_desc: ArrayLike,
+    aerial_desc: ArrayLike,
+    table: PairTable,
+    protocol: str | None = None,
+    **opts: Any,
+) -> dict[str, Any]:
+    """Evaluate descriptors of ``table`` under ``protocol`` and return a JSON-able dict.
+
+    Args:
+        ground_desc: (len(table.pairs), D) ground descriptors.
+        aerial_desc: (len(table.references), D) aerial descriptors.
+        table: The evaluated pairs (select the split first).
+        protocol: One of :data:`PROTOCOLS`; default from the layout.
+        **opts: ``ks``, ``one_percent``, ``block_size``, ``device``; ``radius_m`` and
+            ``one_to_one`` (cvact_test); ``radii_m``, ``ns``, ``max_yaw_deg`` (crosslocate).
+
+    """
+    protocol = protocol or default_protocol(table)
+    if protocol not in PROTOCOLS:
+        raise unknown_name_error("evaluation protocol", protocol, list(PROTOCOLS))
+    if len(ground_desc) != len(table.pairs) or len(aerial_desc) != len(table.references):
+        raise ConfigError(
+            f"descriptor rows ({len(ground_desc)} ground, {len(aerial_desc)} aerial) do "
+            f"not match the table ({len(table.pairs)} pairs, "
+            f"{len(table.references)} references)"
+        )
+    common = {k: opts.pop(k) for k in ("block_size", "device") if k in opts}
+    fns: dict[str, Callable[..., dict[str, Any]]] = {
+        "recall": _recall,
+        "cvact_test": _cvact_test,
+        "vigor": _vigor,
+        "university": _university,
+        "crosslocate": _crosslocate,
+    }
+    fn = fns[protocol]
+    valid = [n for n in inspect.signature(fn).parameters if n not in ("g", "a", "table", "common")]
+    unknown = sorted(set(opts) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"option {unknown[0]!r} is not valid for protocol {protocol!r}; "
+            f"valid options: {valid + ['block_size', 'device']}"
+        )
+    result = fn(ground_desc, aerial_desc, table, common, **opts)
+    return {"protocol": protocol, "layout": table.layout, **result}
+
+
+def _recall(
+    g: ArrayLike,
+    a: ArrayLike,
+    table: PairTable,
+    common: dict,
+    ks: Any = (1, 5, 10),
+    one_percent: str = "floor",
+) -> dict[str, Any]:
+    res = recall_both_directions(g, a, table.truth(), ks, one_percent, **common)
+    return {name: r.to_dict() for name, r in res.items()}
+
+
+def _positions(table: PairTable, prefer: str = "utm") -> tuple[np.ndarray, np.ndarray, str]:
+    """Ground and reference positions and their metric.
+
+    UTM (OriCNN's CVACT protocol) when all are known in one zone, else WGS84 geodesic from
+    latitude/longitude; ``prefer="geodesic"`` (CrossLocate) tries latitude/longitude first.
+    """
+    gu, ru = table.ground_utm(), table.reference_utm()
+    zones = {p.utm_zone for p in table.pairs} | {r.utm_zone for r in table.references}
+    utm_ok = np.isfinite(gu).all() and np.isfinite(ru).all() and len(zones) <= 1
+    gl = np.array([[p.lat, p.lon] for p in table.pairs], dtype=float)
+    rl = np.array([[r.lat, r.lon] for r in table.references], dtype=float)
+    latlon_ok = np.isfinite(gl).all() and np.isfinite(rl).all()
+    if utm_ok and not (prefer == "geodesic" and latlon_ok):
+        return gu, ru, "utm"
+    if latlon_ok:
+        return gl, rl, "geodesic"
+    raise ConfigError(
+        f"{table.layout}: distance protocol needs UTM (one zone) or lat/lon for every "
+        "ground image and reference"
+    )
+
+
+def _cvact_test(
+    g: ArrayLike,
+    a: ArrayLike,
+    table: PairTable,
+    common: dict,
+    ks: Any = (1, 5, 10),
+    one_percent: str = "floor",
+    radius_m: float = 5.0,
+    one_to_one: bool = False,
+) -> dict[str, Any]:
+    if one_to_one:
+        out = _recall(g, a, table, common, ks, one_percent)
+        out["scoring"] = "one-to-one"
+        return out
+    qp, rp, metric = _positions(table)
+    res = distance_recall(g, a, qp, rp, radius_m, ks, one_percent, metric, **common)
+    return {"ground_to_aerial": res.to_dict(), "scoring": f"within {radius_m:g} m"}
+
+
+def _vigor(
+    g: ArrayLike,
+    a: ArrayLike,
+    table: PairTable,
+    common: dict,
+    ks: Any = (1, 5, 10),
+    one_percent: str = "floor+1",
+) -> dict[str, Any]:
+    width = max(len(p.references) for p in table.pairs)
+    refs = np.full((len(table.pairs), width), -1, dtype=np.int64)
+    offsets = np.zeros((len(table.pairs), width, 2))
+    have_offsets = all(p.offsets_px is not None for p in table.pairs)
+    for i, p in enumerate(table.pairs):
+        refs[i, : len(p.references)] = p.references
+        if have_offsets:
+            offsets[i, : len(p.offsets_px)] = p.offsets_px  # type: ignore[arg-type]
+    res_m = np.array(
+        [
+            np.nan if r.ground_resolution_m is None else r.ground_resolution_m
+            for r in table.references
+        ]
+    )
+    have = have_offsets and np.isfinite(res_m).all()
+    gp: np.ndarray | None
+    rp: np.ndarray | None
+    try:
+        gp, rp, metric = _positions(table)
+    except ConfigError:  # metre errors then only resolve top-1 tiles among the query's own
+        gp = rp = None
+        metric = "utm"
+    res = vigor_evaluate(
+        g,
+        a,
+        refs,
+        offsets if have else None,
+        res_m if have else None,
+        rp,
+        gp,
+        ks,
+        one_percent,
+        metric,
+        **common,
+    )
+    return {"ground_to_aerial": res.to_dict()}
+
+
+def _university(
+    g: ArrayLike,
+    a: ArrayLike,
+    table: PairTable,
+    common: dict,
+    ks: Any = (1, 5, 10),
+    one_percent: str | None = None,
+) -> dict[str, Any]:
+    # ``one_percent`` is accepted so that callers can pass the same options to every protocol;
+    # the University-1652 protocol reports AP and CMC recall@k only.
+    gl = np.array([-1 if p.class_id is None else p.class_id for p in table.pairs])
+    al = np.array([-1 if r.class_id is None else r.class_id for r in table.references])
+    fwd = university_evaluate(g, a, gl, al, ks, direction="ground_to_aerial", **common)
+    bwd = university_evaluate(a, g, al, gl, ks, direction="aerial_to_ground", **common)
+    return {"ground_to_aerial": fwd.to_dict(), "aerial_to_ground": bwd.to_dict()}
+
+
+def _crosslocate(
+    g: ArrayLike,
+    a: ArrayLike,
+    table: PairTable,
+    common: dict,
+    ns: Any = (1, 10, 100),
+    radii_m: Any = (20.0, 100.0, 1000.0),
+    max_yaw_deg: float = 30.0,
+    one_percent: str = "floor",
+    ks: Any = None,
+) -> dict[str, Any]:
+    qp, rp, metric = _positions(table, prefer="geodesic")
+    ns = ns if ks is None else ks  # the generic ``ks`` option names CrossLocate's N values
+    ns = [n for n in ns if n <= len(table.references)] or [1]
+    out = {
+        "position": distance_recall(
+            g, a, qp, rp, radii_m, ns, one_percent, metric, **common
+        ).to_dict()
+    }
+    qy = [p.yaw_deg for p in table.pairs]
+    ry = [r.extras.get("yaw_deg") for r in table.references]
+    if all(y is not None for y in qy) and all(y is not None for y in ry):
+        out["position_and_yaw"] = distance_recall(
+            g,
+            a,
+            qp,
+            rp,
+            radii_m,
+            ns,
+            one_percent,
+            metric,
+            np.array(qy, float),
+            np.array(ry, float),
+            max_yaw_deg,
+            **common,
+        ).to_dict()
+    return out
+
+
+__all__ = ["PROTOCOLS", "default_protocol", "evaluate_protocol", "recall_from_ranks"]

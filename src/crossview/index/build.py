@@ -1,0 +1,182 @@
+"""``index build``: embed aerial tiles in batches into a GeoIndex; resumable and shardable.
+
+Resume: tile ids already in the table are skipped, and each batch is appended in one LanceDB
+commit, so an interrupted build continues where it stopped without duplicate rows.
+
+Shards (torchrun): rank ``k`` of ``world_size`` embeds tiles ``k, k + world_size, ...`` into its
+own table ``INDEX/_shards/rank<k>``; once every rank is done, rank 0 merges the shards into
+``INDEX`` (again skipping ids already present) and removes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from crossview.errors import ConfigError, CrossviewError
+from crossview.index.embed import encode, load_tiles
+from crossview.index.geoindex import COLUMNS, GeoIndex
+from crossview.index.tiles import TileRecord, read_tiles_csv
+from crossview.progress import track
+
+logger = logging.getLogger(__name__)
+
+
+def read_tile_source(spec: str) -> list[TileRecord]:
+    """Tiles from ``FOLDER`` (a ``tiles.csv`` folder or synthetic world) or ``LAYOUT:ROOT``.
+
+    Paths in the returned records are absolute, so the index can find the images later.
+    """
+    if ":" in spec and not Path(spec).exists() and not _looks_like_windows_path(spec):
+        from crossview.data.layouts import load_layout, parse_data_spec
+
+        layout, root = parse_data_spec(spec)
+        table = load_layout(layout, root)
+        return [_reference_record(ref) for ref in table.references]
+    folder = Path(spec)
+    records = read_tiles_csv(folder)
+    return [TileRecord(**{**r.__dict__, "path": str((folder / r.path).resolve())}) for r in records]
+
+
+def _looks_like_windows_path(spec: str) -> bool:
+    return len(spec) > 2 and spec[1] == ":" and spec[2] in "\\/"
+
+
+def _reference_record(ref: Any) -> TileRecord:
+    missing = [f for f in ("lat", "lon", "utm_e", "utm_n", "utm_zone") if getattr(ref, f) is None]
+    if missing:
+        raise CrossviewError(
+            f"reference {ref.id} ({ref.path}) lacks coordinates {missing}; cannot index it"
+        )
+    return TileRecord(
+        tile_id=str(ref.id),
+        path=str(Path(ref.path).resolve()),
+        lat=ref.lat,
+        lon=ref.lon,
+        utm_e=ref.utm_e,
+        utm_n=ref.utm_n,
+        utm_zone=ref.utm_zone,
+        ground_resolution_m=float(ref.ground_resolution_m or float("nan")),
+    )
+
+
+def shard_uri(out: str, rank: int) -> str:
+    """Where rank ``rank`` writes its shard."""
+    return f"{str(out).rstrip('/')}/_shards/rank{rank}"
+
+
+def build_index(
+    tiles: Sequence[TileRecord],
+    out: str,
+    method: Any,
+    method_name: str,
+    checkpoint_sha256: str,
+    batch_size: int = 32,
+    rank: int = 0,
+    world_size: int = 1,
+    device: torch.device | None = None,
+    max_batches: int | None = None,
+    checkpoint_path: str = "",
+) -> GeoIndex:
+    """Embed ``tiles`` with ``method.encode_aerial`` into the index at ``out`` (or its shard).
+
+    Args:
+        tiles: Tiles to index (absolute paths).
+        out: Index URI.
+        method: The loaded method.
+        method_name: Its registry name (recorded in the index).
+        checkpoint_sha256: Its checkpoint checksum (recorded in the index).
+        batch_size: Tiles per forward pass and per table commit.
+        rank: This process's rank (torchrun); with ``world_size > 1`` it writes a shard.
+        world_size: Number of processes.
+        device: Torch device (default :func:`crossview.device.get_device`).
+        max_batches: Stop after this many batches (used to test interruption).
+        checkpoint_path: Recorded in the index so ``locate`` can load the model by itself.
+
+    Returns:
+        The index (or shard) written to.
+
+    """
+    from crossview.device import get_device
+
+    if not tiles:
+        raise CrossviewError("no tiles to index")
+    if not 0 <= rank < world_size:
+        raise ConfigError(f"rank {rank} is not in [0, {world_size})")
+    if len({t.tile_id for t in tiles}) != len(tiles):
+        raise CrossviewError("tile ids are not unique")
+    device = device or get_device()
+    method = method.to(device).eval()
+    uri = out if world_size == 1 else shard_uri(out, rank)
+    index = GeoIndex.create(
+        uri,
+        method_name,
+        checkpoint_sha256,
+        method.descriptor_dim,
+        exist_ok=True,
+        checkpoint_path=checkpoint_path,
+    )
+    done = index.tile_ids()
+    todo = [t for i, t in enumerate(tiles) if i % world_size == rank and t.tile_id not in done]
+    if done:
+        logger.info("%s: %d tiles already indexed, %d to go", uri, len(done), len(todo))
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    size = method.input_spec.aerial_size
+    for b, batch in enumerate(track(batches, "embedding tiles")):
+        if max_batches is not None and b >= max_batches:
+            break
+        desc = encode(method, load_tiles([t.path for t in batch], size), device, "aerial")
+        index.add({c: [getattr(t, c) for t in batch] for c in COLUMNS}, desc)
+    return index
+
+
+def merge_shards(out: str, world_size: int, remove: bool = True) -> GeoIndex:
+    """Rank 0's merge: append every shard's rows to ``out`` (skipping present ids), then delete.
+
+    Raises:
+        CrossviewError: a shard is missing or was built with another model.
+
+    """
+    head = GeoIndex.open(shard_uri(out, 0)).info
+    final = GeoIndex.create(
+        out,
+        head.method,
+        head.checkpoint_sha256,
+        head.dim,
+        exist_ok=True,
+        checkpoint_path=head.checkpoint_path,
+    )
+    present = final.tile_ids()
+    for rank in range(world_size):
+        shard = GeoIndex.open(shard_uri(out, rank))
+        final.check_compatible(shard.info.method, shard.info.checkpoint_sha256)
+        n = len(shard)
+        if n == 0:
+            continue
+        table = shard._table.search().limit(n).select([*COLUMNS, "vector"]).to_arrow()
+        keep = [i for i, tid in enumerate(table["tile_id"].to_pylist()) if tid not in present]
+        table = table.take(keep)
+        vectors = table["vector"].combine_chunks().flatten().to_numpy().reshape(len(keep), -1)
+        final.add({c: table[c].to_pylist() for c in COLUMNS}, vectors)
+        present.update(table["tile_id"].to_pylist())
+    if remove and "://" not in out:
+        shutil.rmtree(Path(out) / "_shards", ignore_errors=True)
+    return final
+
+
+def dist_context() -> tuple[int, int]:
+    """``(rank, world_size)`` from torchrun's environment, initialising the process group."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world_size > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return rank, world_size

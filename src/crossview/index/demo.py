@@ -1,0 +1,238 @@
+"""``crossview demo``: world -> train -> eval -> index -> locate -> ``report.html``, resumable.
+
+Each step is a function ``(conf, inputs, out) -> result`` that skips its work when its output
+already exists (STYLE.md §8), so an interrupted demo continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crossview.errors import CrossviewError
+from crossview.io import write_json_atomic, write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_METHOD = "sample4geo"
+"""Shared-backbone InfoNCE learns fastest from random init on CPU among the tiny presets."""
+
+
+@dataclasses.dataclass
+class DemoConfig:
+    """What the demo runs."""
+
+    out: Path = Path("demo_out")
+    """Output folder (world, run, index, report)."""
+    method: str = DEFAULT_METHOD
+    """Registered method trained with its ``tiny`` preset."""
+    minutes: float = 5.0
+    """Training time budget (wall clock)."""
+    seed: int = 0
+    """World and training seed."""
+    pairs: int = 400
+    """Panoramas in the synthetic region."""
+    world_options: dict[str, Any] = dataclasses.field(
+        default_factory=lambda: {"tile_px": 128, "pano_hw": (64, 256), "region_m": 600.0}
+    )
+    """Extra ``make_world`` size options (e.g. ``tile_px``, ``pano_hw``)."""
+    max_steps: int | None = None
+    """Cap on training steps (smoke mode)."""
+    epochs: int | None = 100
+    """Training epochs (the time budget usually stops first); ``None`` keeps the preset's. The
+    tiny preset's 20 epochs take about a minute on this region and barely learn, so the demo
+    trains for its whole time budget instead."""
+    max_queries: int = 100
+    """Held-out panoramas localized for the report statistics."""
+    top_k: int = 5
+    """Candidates per query."""
+
+    @classmethod
+    def smoke(cls, out: Path, method: str = DEFAULT_METHOD, seed: int = 0) -> DemoConfig:
+        """Tiny sizes for tests (about half a minute on one core)."""
+        return cls(
+            out=Path(out),
+            method=method,
+            minutes=0.3,
+            seed=seed,
+            pairs=40,
+            world_options={"tile_px": 64, "pano_hw": (32, 128), "region_m": 400.0},
+            max_steps=4,
+            max_queries=8,
+        )
+
+
+def step_world(conf: DemoConfig) -> Path:
+    """Make a VIGOR-like synthetic region (official layout + ground truth) under ``out/world``."""
+    root = conf.out / "world"
+    if (root / "crossview_gt" / "samples.csv").is_file():
+        return root
+    from crossview.world import make_world
+
+    logger.info("demo: making a synthetic VIGOR-like region (%d panoramas)", conf.pairs)
+    return Path(
+        make_world(root, layout="vigor", pairs=conf.pairs, seed=conf.seed, **conf.world_options)
+    )
+
+
+def _splits(table: Any) -> tuple[Any, Any]:
+    splits = table.splits()
+    if "train" not in splits:
+        raise CrossviewError(f"demo world {table.root} has no train split (splits: {splits})")
+    held = "val" if "val" in splits else "test" if "test" in splits else None
+    if held is None:
+        raise CrossviewError(f"demo world {table.root} has no val/test split (splits: {splits})")
+    return table.select("train"), table.select(held)
+
+
+def step_train(conf: DemoConfig, train: Any, val: Any, data_spec: str) -> Path:
+    """Train ``conf.method`` (tiny preset) within ``conf.minutes`` into ``out/run``."""
+    run = conf.out / "run"
+    done = run / "demo_train_done.json"
+    if done.is_file():
+        return run
+    from crossview.methods.registry import create_method
+    from crossview.training.config import TrainConfig
+    from crossview.training.trainer import Trainer
+
+    overrides: dict[str, Any] = {"time_budget_min": conf.minutes, "seed": conf.seed}
+    if conf.max_steps is not None:
+        overrides["max_steps"] = conf.max_steps
+    if conf.epochs is not None:
+        overrides["epochs"] = conf.epochs
+    train_conf = TrainConfig.from_preset(conf.method, "tiny", section="train", **overrides)
+    if train_conf.batch_size > len(train):
+        train_conf = train_conf.replace(batch_size=max(2, len(train) // 2))
+    method = create_method(conf.method, "tiny")
+    result = Trainer(method, train, val, train_conf, run, preset="tiny", data=data_spec).fit()
+    write_json_atomic(
+        done, {"stopped": result.stopped, "step": result.step, "minutes": result.minutes}
+    )
+    return run
+
+
+def step_eval(conf: DemoConfig, run: Path, held: Any) -> dict[str, Any]:
+    """Protocol metrics of the trained model on the held-out split (``out/metrics.json``)."""
+    path = conf.out / "metrics.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    from crossview.evaluation import evaluate_protocol
+    from crossview.inference import embed_aerial, embed_ground
+    from crossview.training.checkpoint import load_run
+
+    model = load_run(run)
+    ground = embed_ground(model.method, held)
+    aerial = embed_aerial(model.method, held)
+    metrics = _plain(evaluate_protocol(ground, aerial, held))
+    write_json_atomic(path, metrics)
+    return metrics
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able copy (numpy scalars/arrays, dataclasses, NaN -> None)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def step_index(conf: DemoConfig, run: Path, world: Path) -> str:
+    """Every tile of the region embedded into ``out/index`` (resumes if interrupted)."""
+    from crossview.index.build import build_index, read_tile_source
+    from crossview.training.checkpoint import load_run
+
+    uri = str(conf.out / "index")
+    model = load_run(run)
+    tiles = read_tile_source(f"vigor:{world}")
+    build_index(
+        tiles,
+        uri,
+        model.method,
+        model.method_name,
+        model.checkpoint_sha256,
+        checkpoint_path=str(Path(model.checkpoint_path).resolve()),
+    )
+    return uri
+
+
+def step_locate(conf: DemoConfig, run: Path, uri: str, held: Any) -> list[dict[str, Any]]:
+    """Localize held-out panoramas; each result gains its truth and top-1 error in metres."""
+    path = conf.out / "locate.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    from pyproj import Geod
+
+    from crossview.index.geoindex import GeoIndex
+    from crossview.index.locate import locate
+    from crossview.training.checkpoint import load_run
+
+    model = load_run(run)
+    index = GeoIndex.open(uri)
+    vfov = held.extras.get("ground_vfov_deg")
+    geod = Geod(ellps="WGS84")
+    docs = []
+    for pair in held.pairs[: conf.max_queries]:
+        heading = "unknown" if pair.yaw_deg is None else pair.yaw_deg
+        [res] = locate(
+            [pair.ground],
+            index,
+            model.method,
+            model.checkpoint_sha256,
+            top_k=conf.top_k,
+            heading=heading,
+            vfov_deg=vfov,
+        )
+        doc = res.to_dict()
+        top = doc["candidates"][0]
+        doc["truth"] = {"lat": pair.lat, "lon": pair.lon, "tile": held.references[pair.positive].id}
+        doc["error_m"] = float(geod.inv(pair.lon, pair.lat, top["lon"], top["lat"])[2])
+        docs.append(doc)
+    write_json_atomic(path, docs)
+    return docs
+
+
+def localization_stats(docs: list[dict[str, Any]], threshold_m: float = 25.0) -> dict[str, float]:
+    """Median top-1 error (m), share within ``threshold_m`` and top-1 tile accuracy."""
+    errors = np.array([d["error_m"] for d in docs], dtype=np.float64)
+    top1 = [d["candidates"][0]["tile"] == d["truth"]["tile"] for d in docs]
+    return {
+        "queries": len(docs),
+        "median_error_m": float(np.median(errors)),
+        f"within_{threshold_m:g}m": float(np.mean(errors <= threshold_m)),
+        "top1_tile_accuracy": float(np.mean(top1)),
+    }
+
+
+def run_demo(conf: DemoConfig) -> Path:
+    """Run every step (skipping finished ones) and write ``out/report.html``; returns its path."""
+    from crossview.data.layouts import load_layout
+    from crossview.reports.demo_report import demo_html
+
+    conf.out.mkdir(parents=True, exist_ok=True)
+    world = step_world(conf)
+    table = load_layout("vigor", world)
+    train, held = _splits(table)
+    run = step_train(conf, train, held, f"vigor:{world}")
+    metrics = step_eval(conf, run, held)
+    uri = step_index(conf, run, world)
+    docs = step_locate(conf, run, uri, held)
+    stats = localization_stats(docs)
+    write_json_atomic(conf.out / "localization.json", stats)
+    html = demo_html(
+        metrics=metrics, stats=stats, docs=docs, run=run, table=table, method=conf.method
+    )
+    return write_text_atomic(conf.out / "report.html", html)

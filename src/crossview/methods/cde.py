@@ -1,0 +1,356 @@
+"""Coming Down to Earth (CDE, Toker et al. CVPR 2021): street-view synthesis + retrieval.
+
+The north-up tile is polar-transformed (eq. 1) inside the method; generator G (Table 5) turns the
+polar tile into a street panorama and its bottleneck G_E doubles as the satellite feature map for
+retrieval; R_E (a modified ResNet34) encodes the street view; SAFA (k = 8) aggregates both; D
+(Table 6) is a conditional PatchGAN. Loss (eq. 3): ``lambda_gan L_cGAN + lambda_l1 L_1 +
+lambda_ret L_ret`` with weights 1 / 100 / 1000; Adam(0.5, 0.999), lr 1e-4 for all three networks.
+
+Alternation (App. B: "we alternate between updating the weights of each network individually
+with one update step per cycle; the gradients for the generator come from both the discriminator
+and retrieval networks") is declared as three phases, in this order per iteration:
+
+* ``D`` (optimizer ``discriminator``): ``lambda_gan * L_D`` on real and detached fake pairs.
+* ``G`` (optimizer ``generator``): ``lambda_gan * L_G + lambda_l1 * L_1 + lambda_ret * L_ret``;
+  L_ret flows into G_E through SAFA_sat, while D, R_E and both SAFA modules are frozen (their
+  parameters get no gradient in this phase).
+* ``R`` (optimizer ``retrieval``: R_E, SAFA_street, SAFA_sat): ``lambda_ret * L_ret`` with the
+  satellite features computed without gradient to G.
+
+Each phase's ``total`` therefore only produces gradients for its own optimizer's parameters.
+Ablations (config flags): ``synthesis=False`` is Table 3 (i) (no decoder, no D; G_E and R then
+train jointly in the single ``R`` phase), ``gan=False`` is (ii), ``retrieval_features=
+"synthesized"`` is (iii) (R_E, shared, encodes G(I_ps)), ``retrieval=False`` is Table 4 "w/o R".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from crossview.errors import ConfigError, CrossviewError
+from crossview.geometry.polar import polar_transform
+from crossview.losses.gan import GanKind, discriminator_loss, generator_loss
+from crossview.losses.ranking import cde_hard_ratio, utm_negative_mask, weighted_soft_margin_loss
+from crossview.methods.base import (
+    InputSpec,
+    Method,
+    MethodConfig,
+    OptimizerSpec,
+    Phase,
+    check_shape,
+)
+from crossview.methods.cde_discriminator import CDEDiscriminator
+from crossview.methods.cde_generator import CDEGenerator
+from crossview.methods.cde_street import StreetEncoder
+from crossview.methods.registry import register_method
+from crossview.methods.safa import SpatialAwareAggregation
+
+
+@dataclasses.dataclass
+class CDEConfig(MethodConfig):
+    """CDE hyper-parameters (defaults: the paper, App. B). ``ground_hw`` is also the polar size."""
+
+    ground_hw: tuple[int, int] = (112, 616)
+    """Street panorama size, equal to the polar-transformed tile size (112x616 in the paper)."""
+    aerial_size: int = 512
+    """Side of the north-up tile the data pipeline delivers (polar-transformed inside)."""
+    polar_supersample: int = 1
+    """Polar-transform at ``k`` times ``ground_hw`` then resize bicubically (CDE on CVUSA: 2)."""
+    width: float = 1.0
+    """Channel multiplier of G, D and R_E (1 = Tables 5 and 6; ``tiny`` uses less)."""
+    num_bottleneck: int = 6
+    """Residual blocks in G's bottleneck."""
+    attention_pool: bool = True
+    """2x2 max-pool keys/values in the non-local blocks (Wang et al.'s sub-sampling)."""
+    safa_masks: int = 8
+    """SAFA attention masks ``k``."""
+    alpha: float = 10.0
+    """Weight inside the soft-margin ranking loss."""
+    hard_mining: bool = True
+    """Fine-tune with CDE's hard-negative schedule (``cde_hard_ratio(epoch)``, SPECS §2)."""
+    negative_radius_m: float = 0.0
+    """If > 0, batch pairs closer than this (batch ``utm``) are not negatives (CVACT: 25)."""
+    lambda_ret: float = 1000.0
+    """Weight of the retrieval loss."""
+    lambda_l1: float = 100.0
+    """Weight of the L1 reconstruction loss."""
+    lambda_gan: float = 1.0
+    """Weight of the conditional GAN loss."""
+    gan_loss: GanKind = "vanilla"
+    """``vanilla`` (BCE, eq. 5), ``lsgan`` or ``hinge``."""
+    lr: float = 1e-4
+    """Adam learning rate of G, D and R."""
+    betas: tuple[float, float] = (0.5, 0.999)
+    """Adam betas."""
+    synthesis: bool = True
+    """Build the decoder and D; ``False`` is Table 3 ablation (i)."""
+    gan: bool = True
+    """Use D and the cGAN loss; ``False`` is Table 3 ablation (ii)."""
+    retrieval: bool = True
+    """Build R; ``False`` is Table 4 "w/o R" (synthesis only, no descriptors)."""
+    retrieval_features: Literal["latent", "synthesized"] = "latent"
+    """Satellite features for retrieval: G_E (paper) or R_E(G(I_ps)) (Table 3 ablation iii)."""
+
+
+@register_method("cde")
+class CDE(Method):
+    """CDE: polar tile -> G (synthesis, G_E features) and street -> R_E; SAFA on both."""
+
+    config_class = CDEConfig
+    config: CDEConfig
+
+    def __init__(self, config: CDEConfig) -> None:
+        super().__init__(config)
+        _validate(config)
+        h, w = config.ground_hw
+        self.generator = CDEGenerator(
+            config.width, config.num_bottleneck, config.attention_pool, decoder=config.synthesis
+        )
+        self.discriminator = (
+            CDEDiscriminator(config.width, config.attention_pool)
+            if config.synthesis and config.gan
+            else None
+        )
+        self.street_encoder: StreetEncoder | None = None
+        self.safa_street: SpatialAwareAggregation | None = None
+        self.safa_sat: SpatialAwareAggregation | None = None
+        if config.retrieval:
+            self.street_encoder = StreetEncoder(config.width)
+            positions = (h // 8) * (w // 8)  # G_E and R_E both have stride 8
+            self.safa_street = SpatialAwareAggregation(positions, config.safa_masks, reduce="max")
+            self.safa_sat = SpatialAwareAggregation(positions, config.safa_masks, reduce="max")
+            if config.pretrained:
+                self.street_encoder.load_resnet34(config.pretrained)
+        self.hard_ratio = 1.0
+
+    # --- contract -----------------------------------------------------------------------------
+    @property
+    def input_spec(self) -> InputSpec:
+        """112x616 street band (CVUSA-like, 90 degrees vertical) and polar-transformed tiles."""
+        return InputSpec(
+            ground_hw=(self.config.ground_hw[0], self.config.ground_hw[1]),
+            aerial_size=self.config.aerial_size,
+            ground_vfov_deg=90.0,
+            polar=True,
+        )
+
+    @property
+    def descriptor_dim(self) -> int:
+        """``k * C`` with ``C`` the channels of G_E / R_E."""
+        return self.config.safa_masks * self.generator.latent_channels
+
+    def polar(self, aerial: Tensor) -> Tensor:
+        """North-up tiles ``(B, 3, S, S)`` in [0, 1] -> polar tiles ``(B, 3, H, W)`` in [-1, 1]."""
+        check_shape(aerial, (None, 3, None, None), "aerial")
+        h, w = self.config.ground_hw
+        k = self.config.polar_supersample
+        polar = polar_transform(aerial, h * k, w * k)
+        if k > 1:  # CDE's CVUSA recipe: 224x1232 polar map resized bicubically to 112x616
+            polar = F.interpolate(polar, size=(h, w), mode="bicubic", align_corners=False)
+            polar = polar.clamp(0.0, 1.0)
+        return polar * 2.0 - 1.0
+
+    def _ground(self, ground: Tensor) -> Tensor:
+        check_shape(ground, (None, 3, *self.config.ground_hw), "ground")
+        return ground * 2.0 - 1.0  # App. B: intensities in [-1, 1]
+
+    def encode_ground(self, ground: Tensor) -> Tensor:
+        """Street panoramas ``(B, 3, H, W)`` in [0, 1] -> SAFA descriptors ``(B, k*C)``."""
+        encoder, safa, _ = self._retrieval_modules()
+        return safa(encoder(self._ground(ground)))
+
+    def encode_aerial(self, aerial: Tensor) -> Tensor:
+        """North-up tiles ``(B, 3, S, S)`` in [0, 1] -> SAFA descriptors of G_E ``(B, k*C)``."""
+        _, _, safa = self._retrieval_modules()
+        return safa(self._satellite_features(self.polar(aerial)))
+
+    def synthesize(self, aerial: Tensor) -> Tensor:
+        """Tiles ``(B, 3, S, S)`` in [0, 1] -> street panoramas ``(B, 3, H, W)`` in [0, 1]."""
+        if not self.config.synthesis:
+            raise CrossviewError("this cde model was trained without a decoder (synthesis=false)")
+        fake, _ = self.generator(self.polar(aerial))
+        return (fake + 1.0) * 0.5
+
+    # --- training -----------------------------------------------------------------------------
+    def phases(self) -> list[Phase]:
+        """``D``, ``G``, ``R`` in this order (App. B alternation); ablations drop phases."""
+        cfg = self.config
+        if not cfg.synthesis:
+            return [Phase("R", "retrieval")]
+        phases = [Phase("D", "discriminator")] if cfg.gan else []
+        phases.append(Phase("G", "generator"))
+        if cfg.retrieval:
+            phases.append(Phase("R", "retrieval"))
+        return phases
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        """Adam(0.5, 0.999), lr 1e-4 for each network (App. B)."""
+        groups: dict[str, list[nn.Parameter]] = {}
+        if self.discriminator is not None:
+            groups["discriminator"] = list(self.discriminator.parameters())
+        retrieval = [p for m in self._r_modules() for p in m.parameters()]
+        if self.config.synthesis:
+            groups["generator"] = list(self.generator.parameters())
+            if retrieval:
+                groups["retrieval"] = retrieval
+        else:  # ablation (i): G_E has no other task, so it trains in the retrieval phase
+            groups["retrieval"] = list(self.generator.parameters()) + retrieval
+        return {
+            name: OptimizerSpec(params, kind="adam", lr=self.config.lr, betas=self.config.betas)
+            for name, params in groups.items()
+        }
+
+    def set_epoch(self, epoch: int) -> None:
+        """Hard-mining ratio of ``epoch`` (1.0 until epoch 20, then 0.1, 0.05, 0.01)."""
+        self.hard_ratio = cde_hard_ratio(epoch) if self.config.hard_mining else 1.0
+
+    def training_step(
+        self, batch: dict[str, Any], step: int, phase: str = "G"
+    ) -> dict[str, Tensor]:
+        """Named losses of ``phase`` (``D``, ``G`` or ``R``); ``total`` is what it minimises."""
+        valid = [p.name for p in self.phases()]
+        if phase not in valid:
+            raise ConfigError(f"cde: unknown training phase {phase!r}; this model has {valid}")
+        polar = self.polar(batch["aerial"])
+        ground = self._ground(batch["ground"])
+        if phase == "D":
+            return self._d_step(polar, ground)
+        if phase == "G":
+            return self._g_step(polar, ground, batch)
+        return self._r_step(polar, ground, batch)
+
+    def _d_step(self, polar: Tensor, ground: Tensor) -> dict[str, Tensor]:
+        assert self.discriminator is not None
+        with torch.no_grad():
+            fake, _ = self.generator(polar)
+        loss = discriminator_loss(
+            self.discriminator(polar, ground), self.discriminator(polar, fake), self.config.gan_loss
+        )
+        # pix2pix halves D's objective so that D learns at half G's rate.
+        d_gan = 0.5 * loss
+        return {"total": self.config.lambda_gan * d_gan, "d_gan": d_gan.detach()}
+
+    def _g_step(self, polar: Tensor, ground: Tensor, batch: dict[str, Any]) -> dict[str, Tensor]:
+        cfg = self.config
+        fake, latent = self.generator(polar)
+        out: dict[str, Tensor] = {"l1": (fake - ground).abs().mean()}
+        total = cfg.lambda_l1 * out["l1"]
+        if self.discriminator is not None:
+            with _frozen(self.discriminator):
+                out["g_gan"] = generator_loss(self.discriminator(polar, fake), cfg.gan_loss)
+            total = total + cfg.lambda_gan * out["g_gan"]
+        if cfg.retrieval:
+            encoder, safa_street, safa_sat = self._retrieval_modules()
+            with _frozen(encoder, safa_sat, safa_street):
+                sat_maps = latent if cfg.retrieval_features == "latent" else encoder(fake)
+                sat = safa_sat(sat_maps)
+                with torch.no_grad():
+                    grd = safa_street(encoder(ground))
+            out["ret"] = self._ranking(sat, grd, batch)
+            total = total + cfg.lambda_ret * out["ret"]
+        return {"total": total, **{k: v.detach() for k, v in out.items()}}
+
+    def _r_step(self, polar: Tensor, ground: Tensor, batch: dict[str, Any]) -> dict[str, Tensor]:
+        encoder, safa_street, safa_sat = self._retrieval_modules()
+        if self.config.retrieval_features == "synthesized":  # ablation (iii): R_E sees G(I_ps)
+            with torch.no_grad():
+                fake, _ = self.generator(polar)
+            features = encoder(fake)
+        else:  # with a decoder G trains in its own phase; in ablation (i) G_E trains here
+            with torch.set_grad_enabled(not self.config.synthesis):
+                features, _ = self.generator.encode(polar)
+        sat = safa_sat(features)
+        grd = safa_street(encoder(ground))
+        ret = self._ranking(sat, grd, batch)
+        return {"total": self.config.lambda_ret * ret, "ret": ret.detach()}
+
+    def _ranking(self, sat: Tensor, grd: Tensor, batch: dict[str, Any]) -> Tensor:
+        mask = None
+        if self.config.negative_radius_m > 0:
+            if "utm" not in batch:
+                raise ConfigError("cde: negative_radius_m > 0 needs batch['utm'] (B, 2) positions")
+            utm = torch.as_tensor(batch["utm"])[:, :2]
+            mask = utm_negative_mask(utm, self.config.negative_radius_m).to(sat.device)
+        return weighted_soft_margin_loss(
+            sat, grd, alpha=self.config.alpha, hard_ratio=self.hard_ratio, negative_mask=mask
+        )
+
+    def _satellite_features(self, polar: Tensor) -> Tensor:
+        """Local satellite features: G_E(I_ps), or R_E(G(I_ps)) for ablation (iii)."""
+        if self.config.retrieval_features == "latent":
+            latent, _ = self.generator.encode(polar)
+            return latent
+        encoder, _, _ = self._retrieval_modules()
+        fake, _ = self.generator(polar)
+        return encoder(fake)
+
+    def _r_modules(self) -> list[nn.Module]:
+        return [m for m in (self.street_encoder, self.safa_street, self.safa_sat) if m is not None]
+
+    def _retrieval_modules(
+        self,
+    ) -> tuple[StreetEncoder, SpatialAwareAggregation, SpatialAwareAggregation]:
+        if self.street_encoder is None or self.safa_street is None or self.safa_sat is None:
+            raise CrossviewError(
+                "this cde model was trained without retrieval branch R "
+                "(retrieval=false); it can only synthesize"
+            )
+        return self.street_encoder, self.safa_street, self.safa_sat
+
+    # --- evaluation hook ----------------------------------------------------------------------
+    @torch.no_grad()
+    def visualize(self, batch: dict[str, Any], max_items: int = 4) -> dict[str, Tensor]:
+        """Sample grid for the trainer's evaluation hook: ``{"samples": (3, Hgrid, W)}`` in [0, 1].
+
+        Rows per sample: tile (resized, left-aligned), polar tile, synthesized, real street view.
+        """
+        from crossview.evaluation.synthesis import sample_grid
+
+        aerial = batch["aerial"][:max_items]
+        polar = (self.polar(aerial) + 1.0) * 0.5
+        fake = self.synthesize(aerial) if self.config.synthesis else None
+        return {"samples": sample_grid(aerial, polar, fake, batch["ground"][:max_items])}
+
+
+@contextlib.contextmanager
+def _frozen(*modules: nn.Module) -> Iterator[None]:
+    """Temporarily stop gradients into ``modules``' parameters (they stay in the graph for inputs).
+
+    Parameters recorded in the autograd graph while frozen receive no gradient at ``backward``,
+    so a phase's loss never leaves gradients on another phase's parameters.
+    """
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def _validate(config: CDEConfig) -> None:
+    h, w = config.ground_hw
+    if h % 8 or w % 8:
+        raise ConfigError(
+            f"cde: ground_hw {config.ground_hw} must be divisible by 8 (stride of G_E)"
+        )
+    if h < 16 or w < 32:
+        raise ConfigError(f"cde: ground_hw {config.ground_hw} too small for D (need >= 16x32)")
+    if config.polar_supersample < 1:
+        raise ConfigError(f"cde: polar_supersample must be >= 1, got {config.polar_supersample}")
+    if config.width <= 0:
+        raise ConfigError(f"cde: width must be > 0, got {config.width}")
+    if not config.synthesis and not config.retrieval:
+        raise ConfigError("cde: synthesis=false and retrieval=false leaves nothing to train")
+    if config.retrieval_features == "synthesized" and not config.synthesis:
+        raise ConfigError(
+            "cde: retrieval_features='synthesized' (ablation iii) needs synthesis=true"
+        )

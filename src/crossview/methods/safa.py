@@ -1,0 +1,249 @@
+"""SAFA spatial-aware feature aggregation (Shi et al. 2019; SPECS.md §3).
+
+The :class:`SpatialAwareAggregation` module is shared by the ``safa`` method and CDE's retrieval
+branch. Per image it reduces the local feature map over channels to one value per position
+(``N = H*W`` values), maps that vector through ``k`` independent pairs of fully-connected layers
+``N -> N/2 -> N`` (no activation, no softmax: SPECS §3) to ``k`` spatial masks, pools the features
+with each mask and concatenates the ``k`` pooled vectors *k-major* (entry ``k*C + c``) before a
+final L2 normalisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from crossview.errors import ConfigError
+from crossview.geometry.polar import polar_transform
+from crossview.losses.ranking import cde_hard_ratio, weighted_soft_margin_loss
+from crossview.methods.backbones import FeatureBackbone
+from crossview.methods.base import check_shape, l2_normalize
+from crossview.methods.registry import register_method
+from crossview.methods.retrieval import (
+    RetrievalConfig,
+    RetrievalMethod,
+    batch_negative_mask,
+    feature_map_hw,
+)
+
+FC_INIT_STD = 0.005
+"""Std of the normal init of SAFA's FC weights (SPECS §3)."""
+FC_INIT_BIAS = 0.1
+"""Constant init of SAFA's FC biases (SPECS §3)."""
+
+
+class SpatialAwareAggregation(nn.Module):
+    """SAFA's spatial-aware aggregation: ``(B, C, H, W)`` -> L2-normalised ``(B, k*C)``.
+
+    Args:
+        num_positions: ``N = H*W`` of the feature maps this module will see (fixed by the FCs).
+        num_masks: Number ``k`` of spatial masks (8 in SAFA and CDE).
+        reduce: Channel reduction giving the mask input: ``"max"`` (paper, CDE's PyTorch code)
+            or ``"mean"`` (final commit of SAFA's TF code).
+
+    """
+
+    def __init__(
+        self, num_positions: int, num_masks: int = 8, reduce: Literal["max", "mean"] = "max"
+    ) -> None:
+        super().__init__()
+        if num_positions < 2:
+            raise ValueError(f"num_positions: expected >= 2, got {num_positions}")
+        if num_masks < 1:
+            raise ValueError(f"num_masks: expected >= 1, got {num_masks}")
+        if reduce not in ("max", "mean"):
+            raise ValueError(f"reduce: expected 'max' or 'mean', got {reduce!r}")
+        self.num_positions = num_positions
+        self.num_masks = num_masks
+        self.reduce = reduce
+        hidden = num_positions // 2  # TF code: int(h*w/2)
+        # One FC pair per mask, stored batched: weight1[k] is (N, N/2), weight2[k] is (N/2, N).
+        self.weight1 = nn.Parameter(torch.empty(num_masks, num_positions, hidden))
+        self.bias1 = nn.Parameter(torch.empty(num_masks, hidden))
+        self.weight2 = nn.Parameter(torch.empty(num_masks, hidden, num_positions))
+        self.bias2 = nn.Parameter(torch.empty(num_masks, num_positions))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """SPECS §3 init: weights normal(0, 0.005), biases 0.1."""
+        nn.init.normal_(self.weight1, mean=0.0, std=FC_INIT_STD)
+        nn.init.normal_(self.weight2, mean=0.0, std=FC_INIT_STD)
+        nn.init.constant_(self.bias1, FC_INIT_BIAS)
+        nn.init.constant_(self.bias2, FC_INIT_BIAS)
+
+    def masks(self, features: Tensor) -> Tensor:
+        """Spatial masks ``(B, k, N)`` of features ``(B, C, H, W)`` (no normalisation)."""
+        check_shape(features, (None, None, None, None), "features")
+        b, c, h, w = features.shape
+        if h * w != self.num_positions:
+            raise ValueError(
+                f"features: expected H*W = {self.num_positions} positions, got {h}x{w} = {h * w}"
+            )
+        flat = features.reshape(b, c, h * w)
+        pooled = flat.amax(dim=1) if self.reduce == "max" else flat.mean(dim=1)  # (B, N)
+        hidden = torch.einsum("bn,knh->bkh", pooled, self.weight1) + self.bias1  # (B, k, N/2)
+        return torch.einsum("bkh,khn->bkn", hidden, self.weight2) + self.bias2  # (B, k, N)
+
+    def forward(self, features: Tensor) -> Tensor:
+        """Aggregate features ``(B, C, H, W)`` into L2-normalised descriptors ``(B, k*C)``."""
+        masks = self.masks(features)  # (B, k, N)
+        b, c = features.shape[:2]
+        flat = features.reshape(b, c, -1)  # (B, C, N)
+        pooled = torch.einsum("bcn,bkn->bkc", flat, masks)  # descriptor_k = sum_n f[n,:] m_k[n]
+        return l2_normalize(pooled.reshape(b, self.num_masks * c))  # k-major: entry k*C + c
+
+    def extra_repr(self) -> str:
+        """Sizes shown in ``repr``."""
+        return (
+            f"num_positions={self.num_positions}, num_masks={self.num_masks}, "
+            f"reduce={self.reduce!r}"
+        )
+
+
+@dataclasses.dataclass
+class SafaConfig(RetrievalConfig):
+    """SAFA: two CNN branches (ground, polar aerial) + spatial-aware aggregation + ranking loss."""
+
+    backbone: str = "vgg16"
+    """timm model of both branches (SAFA: ``vgg16``; ``resnet34`` as in CDE's retrieval branch)."""
+    feature_index: int = 4
+    """timm ``feature_info`` index of the map fed to SA (``vgg16``: 4 = conv5_3, stride 16)."""
+    backbone_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Extra timm arguments (e.g. smaller widths for the ``tiny`` preset)."""
+    final_pool: bool = True
+    """2x2 max-pool ('SAME' padding) after the backbone, as SAFA's TF code does after conv5_3."""
+    polar_hw: tuple[int, int] = (112, 616)
+    """Size ``(H, W)`` of the polar-transformed aerial input (SAFA / CDE: 112x616)."""
+    num_masks: int = 8
+    """Number ``k`` of SAFA spatial masks (8 exactly, SPECS §3)."""
+    reduce: Literal["max", "mean"] = "max"
+    """Channel reduction feeding the masks (paper: max; SAFA's final TF commit: mean)."""
+    alpha: float = 10.0
+    """Weight ``alpha`` of the soft-margin ranking loss (SPECS §2)."""
+    hard_mining: bool = False
+    """Use CDE's hard-mining schedule by epoch (``crossview.losses.ranking.cde_hard_ratio``)."""
+    negative_radius_m: float | None = None
+    """Pairs closer than this many metres are not negatives (CVACT training: 25); None disables."""
+    include_diagonal: bool = False
+    """Add the constant diagonal terms as SAFA's TF code does (CDE's code: no)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.num_masks < 1 or self.alpha <= 0:
+            raise ConfigError(
+                f"num_masks >= 1 and alpha > 0 expected, got {self.num_masks} / {self.alpha}"
+            )
+
+
+class _LocalFeatures(nn.Module):
+    """Backbone, then an optional 2x2 'SAME' max-pool: images -> local features ``(B, C, h, w)``."""
+
+    def __init__(self, config: SafaConfig) -> None:
+        super().__init__()
+        self.backbone = FeatureBackbone(
+            config.backbone,
+            config.feature_index,
+            pretrained=config.pretrained,
+            pretrained_sha256=config.pretrained_sha256,
+            **config.backbone_kwargs,
+        )
+        self.final_pool = config.final_pool
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Run the module on ``x`` (see the class docstring for shapes)."""
+        f = self.backbone(x)
+        if self.final_pool:
+            f = F.max_pool2d(f, kernel_size=2, stride=2, ceil_mode=True)  # TF 'SAME' padding
+        return f
+
+
+class _Branch(nn.Module):
+    """One SAFA branch: local features -> spatial-aware aggregation ``(B, k*C)``."""
+
+    def __init__(self, config: SafaConfig, in_hw: tuple[int, int]) -> None:
+        super().__init__()
+        self.local = _LocalFeatures(config)
+        channels, h, w = feature_map_hw(self.local, in_hw)
+        if h * w < 2:
+            raise ConfigError(
+                f"input {in_hw} gives a {h}x{w} feature map; SAFA needs >= 2 positions"
+            )
+        self.channels, self.feature_hw = channels, (h, w)
+        self.aggregate = SpatialAwareAggregation(h * w, config.num_masks, config.reduce)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Run the module on ``x`` (see the class docstring for shapes)."""
+        return self.aggregate(self.local(x))
+
+
+@register_method("safa")
+class Safa(RetrievalMethod):
+    """SAFA (Shi et al., NeurIPS 2019) with CDE's loss options.
+
+    Polar-transformed aerial input, separate ground and aerial CNN branches, spatial-aware
+    aggregation (k masks) and the weighted soft-margin ranking loss with CDE's optional hard
+    mining and CVACT's 25 m negative mask (SPECS §2, §3).
+    """
+
+    config_class = SafaConfig
+    config: SafaConfig
+
+    def __init__(self, config: SafaConfig) -> None:
+        super().__init__(config)
+        self.ground_branch = _Branch(config, config.ground_hw)
+        self.aerial_branch = _Branch(config, config.polar_hw)
+        if self.ground_branch.channels != self.aerial_branch.channels:
+            raise ConfigError("safa: ground and aerial branches give different channel counts")
+        self.hard_ratio = 1.0
+
+    @property
+    def uses_polar(self) -> bool:
+        """SAFA polar-transforms the tiles in ``encode_aerial``."""
+        return True
+
+    @property
+    def descriptor_dim(self) -> int:
+        """Descriptor length ``D``."""
+        return self.config.num_masks * self.ground_branch.channels
+
+    def encode_ground(self, ground: Tensor) -> Tensor:
+        """Ground panoramas ``(B, 3, Hg, Wg)`` in [0, 1] -> L2-normalised ``(B, D)``."""
+        check_shape(ground, (None, 3, *self.config.ground_hw), "ground")
+        return self.ground_branch(self.normalize(ground))
+
+    def encode_aerial(self, aerial: Tensor) -> Tensor:
+        """North-up tiles ``(B, 3, S, S)`` in [0, 1] -> L2-normalised ``(B, D)``."""
+        size = self.config.aerial_size
+        check_shape(aerial, (None, 3, size, size), "aerial")
+        polar = polar_transform(aerial, *self.config.polar_hw)  # SAFA / CDE eq. 1, in float
+        return self.aerial_branch(self.normalize(polar))
+
+    def set_epoch(self, epoch: int) -> None:
+        """CDE hard mining: the fraction of pair losses kept depends on the epoch (0-based)."""
+        self.hard_ratio = cde_hard_ratio(epoch) if self.config.hard_mining else 1.0
+
+    def training_step(
+        self, batch: dict[str, Any], step: int, phase: str = "main"
+    ) -> dict[str, Tensor]:
+        """Named losses of a batch; ``total`` is minimised."""
+        ground, aerial = self._check_batch(batch)
+        grd = self.encode_ground(ground)
+        sat = self.encode_aerial(aerial)
+        mask = batch_negative_mask(batch, self.config.negative_radius_m, grd.device)
+        loss = weighted_soft_margin_loss(
+            sat,
+            grd,
+            alpha=self.config.alpha,
+            hard_ratio=self.hard_ratio,
+            negative_mask=mask,
+            include_diagonal=self.config.include_diagonal,
+        )
+        return {"total": loss, "ranking": loss.detach()}
+
+    def extra_state(self) -> dict[str, Any]:
+        """Return the current hard-mining ratio (informational)."""
+        return {"hard_ratio": self.hard_ratio}

@@ -1,0 +1,109 @@
+"""Sample4Geo-style baseline (Deuser et al., ICCV 2023; SPECS.md §5).
+
+One ConvNeXt shared by both views (no polar transform), global average pooling + the ConvNeXt
+head's LayerNorm as descriptor, symmetric InfoNCE with a learnable temperature and label
+smoothing 0.1, AdamW with cosine warm-up. Its hard-negative batches (GPS neighbours, then
+visual-similarity neighbours) are built by the data pipeline's sampler (``train.sampler``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from torch import Tensor
+
+from crossview.errors import ConfigError
+from crossview.losses.infonce import InfoNCE
+from crossview.methods.backbones import create_backbone
+from crossview.methods.base import check_shape, l2_normalize
+from crossview.methods.registry import register_method
+from crossview.methods.retrieval import RetrievalConfig, RetrievalMethod
+
+
+@dataclasses.dataclass
+class Sample4GeoConfig(RetrievalConfig):
+    """Shared ConvNeXt + symmetric InfoNCE (SPECS §5)."""
+
+    backbone: str = "convnext_base"
+    """timm ConvNeXt name (Sample4Geo: ``convnext_base``)."""
+    backbone_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Extra timm arguments (e.g. ``dims`` / ``depths`` for the ``tiny`` preset)."""
+    label_smoothing: float = 0.1
+    """Label smoothing of both InfoNCE cross entropies (Sample4Geo: 0.1)."""
+    init_temperature: float = 0.07
+    """Initial temperature ``tau``; the logit scale ``exp(log s)`` starts at ``1/tau``."""
+    learn_temperature: bool = True
+    """Whether the log logit scale is trained (Sample4Geo: yes)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.label_smoothing < 1.0 or self.init_temperature <= 0:
+            raise ConfigError(
+                f"label_smoothing in [0, 1) and init_temperature > 0 expected, got "
+                f"{self.label_smoothing} / {self.init_temperature}"
+            )
+
+
+def create_convnext(config: Sample4GeoConfig) -> Any:
+    """Create a timm ConvNeXt without classifier (``num_classes=0``: pooled + LayerNorm)."""
+    return create_backbone(
+        config.backbone,
+        config.pretrained,
+        config.pretrained_sha256,
+        num_classes=0,
+        **config.backbone_kwargs,
+    )
+
+
+class InfoNCEMethod(RetrievalMethod):
+    """Base of the InfoNCE methods: holds the loss (with its learnable scale) and the step."""
+
+    config: Sample4GeoConfig
+
+    def __init__(self, config: Sample4GeoConfig) -> None:
+        super().__init__(config)
+        self.loss = InfoNCE(
+            config.label_smoothing, 1.0 / config.init_temperature, config.learn_temperature
+        )
+
+    def _check_views(self, ground: Tensor | None = None, aerial: Tensor | None = None) -> None:
+        if ground is not None:
+            check_shape(ground, (None, 3, *self.config.ground_hw), "ground")
+        if aerial is not None:
+            size = self.config.aerial_size
+            check_shape(aerial, (None, 3, size, size), "aerial")
+
+    def training_step(
+        self, batch: dict[str, Any], step: int, phase: str = "main"
+    ) -> dict[str, Tensor]:
+        """Named losses of a batch; ``total`` is minimised."""
+        ground, aerial = self._check_batch(batch)
+        loss = self.loss(self.encode_ground(ground), self.encode_aerial(aerial))
+        return {"total": loss, "infonce": loss.detach(), "logit_scale": self.loss.scale.detach()}
+
+
+@register_method("sample4geo")
+class Sample4Geo(InfoNCEMethod):
+    """Sample4Geo baseline: one shared ConvNeXt for ground and aerial views, InfoNCE."""
+
+    config_class = Sample4GeoConfig
+
+    def __init__(self, config: Sample4GeoConfig) -> None:
+        super().__init__(config)
+        self.backbone: Any = create_convnext(config)
+
+    @property
+    def descriptor_dim(self) -> int:
+        """Descriptor length ``D``."""
+        return int(self.backbone.num_features)
+
+    def encode_ground(self, ground: Tensor) -> Tensor:
+        """Ground panoramas ``(B, 3, Hg, Wg)`` in [0, 1] -> L2-normalised ``(B, D)``."""
+        self._check_views(ground=ground)
+        return l2_normalize(self.backbone(self.normalize(ground)))
+
+    def encode_aerial(self, aerial: Tensor) -> Tensor:
+        """North-up tiles ``(B, 3, S, S)`` in [0, 1] -> L2-normalised ``(B, D)``."""
+        self._check_views(aerial=aerial)
+        return l2_normalize(self.backbone(self.normalize(aerial)))

@@ -1,0 +1,111 @@
+"""The trainer's typed configuration, read from section ``train`` of ``presets/<method>.yaml``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from crossview.config import Config
+from crossview.errors import ConfigError
+
+
+@dataclasses.dataclass
+class TrainConfig(Config):
+    """How to train (the method's own hyper-parameters live in its ``MethodConfig``)."""
+
+    epochs: int = 1
+    """Passes over the training split."""
+    batch_size: int = 8
+    """Global micro-batch size (pairs), split evenly across DDP ranks."""
+    grad_accum: int = 1
+    """Micro-batches whose gradients are summed before each optimizer step."""
+    amp: bool = True
+    """Mixed precision on CUDA (bf16 where supported, else fp16 with a GradScaler); no-op on CPU."""
+    eval_every: int = 1
+    """Evaluate on the validation split every this many epochs (0: only at the end)."""
+    log_every: int = 10
+    """Optimizer steps between TensorBoard loss logs."""
+    seed: int = 0
+    """Seed of python, numpy and torch RNGs and of the samplers."""
+    num_workers: int = 0
+    """DataLoader worker processes."""
+    sampler: Literal["random", "gps", "gps_then_similarity"] = "random"
+    """Batch construction: shuffled, GPS-neighbour hard negatives, then visual-similarity ones."""
+    similarity_from_epoch: int = 0
+    """First epoch of similarity sampling for ``gps_then_similarity``."""
+    sampler_neighbours: int | None = None
+    """Hard negatives added per anchor by the neighbour samplers (default ``batch_size // 2``)."""
+    time_budget_min: float | None = None
+    """Wall-clock budget in minutes: stop cleanly (evaluate, checkpoint) once reached."""
+    augment: bool | dict[str, Any] = False
+    """Synchronised augmentation: ``false``, ``true`` (rot90 + flip) or AugmentConfig fields."""
+    max_steps: int | None = None
+    """Stop after this many optimizer steps in total (LR schedules still follow ``epochs``)."""
+    checkpoint_every: int = 1
+    """Write ``last.pt`` every this many epochs (and always at the end)."""
+    eval_split: str = "val"
+    """Split evaluated during training."""
+    eval_protocol: str | None = None
+    """Evaluation protocol name passed to ``evaluate_protocol`` (``None``: the layout's default)."""
+    embed_batch_size: int = 64
+    """Batch size of descriptor extraction (evaluation, similarity sampling)."""
+    grad_clip_norm: float = 0.0
+    """Clip each optimizer's gradient norm to this value (0: no clipping)."""
+    find_unused_parameters: bool = False
+    """DDP option for methods whose phases use only part of the parameters (GANs)."""
+
+    def __post_init__(self) -> None:
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size,
+                    "grad_accum": self.grad_accum, "log_every": self.log_every,
+                    "checkpoint_every": self.checkpoint_every,
+                    "embed_batch_size": self.embed_batch_size}
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"train.{name}: expected >= 1, got {value}")
+        if self.eval_every < 0 or self.num_workers < 0 or self.similarity_from_epoch < 0:
+            raise ConfigError(
+                "train.eval_every, num_workers and similarity_from_epoch must be >= 0"
+            )
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"train.max_steps: expected >= 1, got {self.max_steps}")
+        if self.time_budget_min is not None and self.time_budget_min <= 0:
+            raise ConfigError(f"train.time_budget_min: expected > 0, got {self.time_budget_min}")
+
+
+RESUMABLE_CHANGES = frozenset({"max_steps", "time_budget_min", "epochs", "eval_every",
+                               "log_every", "num_workers", "checkpoint_every", "embed_batch_size"})
+"""Fields that may differ between a run and its resumption (stop conditions and logistics)."""
+
+
+def route_overrides(method_fields: list[str],
+                    overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split CLI ``key=value`` overrides into (method, train) overrides.
+
+    ``method.<field>`` and ``train.<field>`` are explicit; a bare key goes to whichever config has
+    that field (a field both have must be prefixed). Unknown keys raise a one-line error listing
+    the valid ones.
+    """
+    import dataclasses as dc
+
+    from crossview.errors import unknown_name_error
+
+    train_fields = [f.name for f in dc.fields(TrainConfig)]
+    method_out: dict[str, Any] = {}
+    train_out: dict[str, Any] = {}
+    valid = sorted(set(method_fields) | set(train_fields))
+    for key, value in overrides.items():
+        section, _, field = key.rpartition(".")
+        if section == "method" and field in method_fields:
+            method_out[field] = value
+        elif section == "train" and field in train_fields:
+            train_out[field] = value
+        elif not section and field in method_fields and field in train_fields:
+            raise ConfigError(f"override {key!r} is both a method and a train field; write "
+                              f"method.{field}= or train.{field}=")
+        elif not section and field in method_fields:
+            method_out[field] = value
+        elif not section and field in train_fields:
+            train_out[field] = value
+        else:
+            raise unknown_name_error("override (method.F=, train.F= or bare F=)", field, valid)
+    return method_out, train_out

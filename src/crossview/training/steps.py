@@ -1,0 +1,178 @@
+"""Pipeline steps over files (STYLE.md §8): ``train`` -> ``evaluate_run`` / ``embed_run``.
+
+Each step takes a data spec (``LAYOUT:ROOT``) and a run directory or checkpoint, and writes its
+result atomically; the ``crossview train|eval|embed`` commands are thin wrappers around them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crossview.data.table import PairTable
+from crossview.errors import ConfigError
+from crossview.training.checkpoint import LoadedModel, load_run
+from crossview.training.config import TrainConfig, route_overrides
+from crossview.training.records import headline
+from crossview.training.rng import seed_everything
+
+logger = logging.getLogger(__name__)
+
+
+def load_data(spec: str) -> PairTable:
+    """Read ``LAYOUT:ROOT`` (or a plain folder with ``coords.csv``) into a PairTable."""
+    from crossview.data.layouts import load_layout, parse_data_spec
+
+    name, root = parse_data_spec(spec)
+    return load_layout(name, root)
+
+
+def select_split(table: PairTable, split: str | None) -> PairTable:
+    """``table`` restricted to ``split`` (``None``: everything)."""
+    return table if split is None else table.select(split)
+
+
+def build_configs(method_name: str, preset: str, overrides: dict[str, Any] | None = None,
+                  time_budget_min: float | None = None) -> tuple[Any, TrainConfig]:
+    """Build the method (from its preset, with overrides) and the resolved :class:`TrainConfig`."""
+    from crossview.config import load_presets
+    from crossview.methods.registry import create_method, get_method_class
+
+    cls = get_method_class(method_name)
+    fields = [f.name for f in dataclasses.fields(cls.config_class)]
+    method_over, train_over = route_overrides(fields, dict(overrides or {}))
+    if time_budget_min is not None:
+        train_over["time_budget_min"] = time_budget_min
+    sections = load_presets(method_name).get(preset) or {}
+    if "train" in sections:
+        config = TrainConfig.from_preset(method_name, preset, section="train", **train_over)
+    else:
+        config = TrainConfig.from_dict(train_over, where=f"{method_name}:{preset}:train")
+    seed_everything(config.seed)  # reproducible random init of the method
+    method = create_method(method_name, preset, **method_over)
+    return method, config
+
+
+def train(method_name: str, data: str, out: str | Path, preset: str = "tiny",
+          overrides: dict[str, Any] | None = None, time_budget_min: float | None = None,
+          device: str | None = None) -> Any:
+    """Train ``method_name`` on the train split of ``data`` into run directory ``out``.
+
+    Re-running the same call on an existing run resumes it from ``checkpoints/last.pt``.
+
+    Returns:
+        The :class:`~crossview.training.trainer.TrainResult`.
+
+    """
+    from crossview.training.trainer import Trainer
+
+    method, config = build_configs(method_name, preset, overrides, time_budget_min)
+    table = load_data(data)
+    if "train" not in table.splits():
+        raise ConfigError(f"data {data!r} has no train split (splits: {table.splits()})")
+    val = None
+    if config.eval_split in table.splits():
+        val = table.select(config.eval_split)
+    else:
+        logger.warning("data %s has no %r split: training without evaluation", data,
+                       config.eval_split)
+    trainer = Trainer(method, table.select("train"), val, config, out, device=device,
+                      preset=preset, data=data)
+    return trainer.fit()
+
+
+def _model(run_or_checkpoint: str | Path, which: str) -> LoadedModel:
+    return load_run(run_or_checkpoint, which)
+
+
+def _data_spec(model: LoadedModel, data: str | None) -> str:
+    spec = data or model.config.get("data")
+    if not spec:
+        raise ConfigError(f"{model.checkpoint_path} records no data spec; pass --data LAYOUT:ROOT")
+    return spec
+
+
+def evaluate_run(run_or_checkpoint: str | Path, data: str | None = None, split: str | None = "val",
+                 protocol: str | None = None, which: str = "best", batch_size: int = 64,
+                 fov_deg: float | None = None, device: str | None = None) -> dict[str, Any]:
+    """Embed ``split`` of ``data`` with a trained model and score it with ``evaluate_protocol``.
+
+    Returns:
+        ``R@1``, ``R@5``, ``R@10``, ``R@1%`` (percent, ground -> aerial) at the top level, the
+        protocol's full result under ``details``, and what was evaluated (method, checkpoint and
+        its sha256, data, split) plus the ``conventions`` the numbers depend on.
+
+    """
+    from crossview._version import code_version
+    from crossview.evaluation import evaluate_protocol
+    from crossview.inference import embed_aerial, embed_ground
+
+    model = _model(run_or_checkpoint, which)
+    spec = _data_spec(model, data)
+    table = select_split(load_data(spec), split)
+    g = embed_ground(model.method, table, batch_size, device, fov_deg=fov_deg)
+    a = embed_aerial(model.method, table, batch_size, device)
+    result = evaluate_protocol(g, a, table, protocol=protocol)
+    forward = result.get("ground_to_aerial", result)
+    one_percent = forward.get("one_percent", {}) if isinstance(forward, dict) else {}
+    return {
+        **headline(result),
+        "protocol": result.get("protocol"),
+        "method": model.method_name, "checkpoint": str(model.checkpoint_path),
+        "checkpoint_sha256": model.checkpoint_sha256, "data": spec, "split": split,
+        "num_queries": len(table), "num_references": len(table.references),
+        "conventions": {
+            "units": "percent", "direction": "ground_to_aerial",
+            "similarity": "dot product of L2-normalised descriptors",
+            "rank": "number of references scoring strictly higher than the truth",
+            "one_percent_rule": one_percent.get("rule"), "one_percent_k": one_percent.get("k"),
+            "fov_deg": fov_deg, "code_version": code_version(),
+        },
+        "details": result,
+    }
+
+
+def embed_run(run_or_checkpoint: str | Path, out: str | Path, data: str | None = None,
+              split: str | None = None, which: str = "best", batch_size: int = 64,
+              device: str | None = None) -> Path:
+    """Write ground and aerial descriptors of ``data`` (one ``split`` or all) to Parquet.
+
+    Columns: ``id``, ``view`` (``ground``/``aerial``), ``split``, ``lat``, ``lon``,
+    ``descriptor`` (fixed-size list of float32). Schema metadata: ``method``,
+    ``checkpoint_sha256``, ``descriptor_dim``, ``data``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from crossview.inference import embed_aerial, embed_ground
+    from crossview.io import atomic_path
+
+    model = _model(run_or_checkpoint, which)
+    spec = _data_spec(model, data)
+    table = select_split(load_data(spec), split)
+    g = embed_ground(model.method, table, batch_size, device)
+    a = embed_aerial(model.method, table, batch_size, device)
+    rows_g = [(p.id, "ground", p.split, p.lat, p.lon) for p in table.pairs]
+    rows_a = [(r.id, "aerial", r.split or split or "", r.lat, r.lon) for r in table.references]
+    rows = rows_g + rows_a
+    desc = np.concatenate([g, a]).astype(np.float32, copy=False)
+    dim = desc.shape[1] if desc.ndim == 2 else 0
+    flat = pa.array(desc.reshape(-1), type=pa.float32())
+    columns = {
+        "id": pa.array([r[0] for r in rows], pa.string()),
+        "view": pa.array([r[1] for r in rows], pa.string()),
+        "split": pa.array([r[2] for r in rows], pa.string()),
+        "lat": pa.array([r[3] for r in rows], pa.float64()),
+        "lon": pa.array([r[4] for r in rows], pa.float64()),
+        "descriptor": pa.FixedSizeListArray.from_arrays(flat, dim),
+    }
+    metadata = {"method": model.method_name, "checkpoint_sha256": model.checkpoint_sha256,
+                "descriptor_dim": str(dim), "data": spec, "split": split or "all"}
+    arrow = pa.table(columns).replace_schema_metadata(metadata)
+    with atomic_path(out) as tmp:
+        pq.write_table(arrow, tmp)
+    return Path(out)

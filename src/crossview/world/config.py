@@ -1,0 +1,118 @@
+"""Configuration of the synthetic world (scene, renderer, layout)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from crossview.config import Config
+from crossview.errors import ConfigError, unknown_name_error
+
+LAYOUTS = ("cvusa", "cvact", "vigor")
+
+# Real-looking city centres for the VIGOR layout (WGS84 degrees); the cross-area split trains on
+# NewYork + Seattle and tests on SanFrancisco + Chicago (SPECS.md section 4).
+VIGOR_CITY_ORIGINS = {
+    "NewYork": (40.7306, -73.9866),
+    "Seattle": (47.6097, -122.3331),
+    "SanFrancisco": (37.7793, -122.4193),
+    "Chicago": (41.8818, -87.6231),
+}
+
+
+@dataclasses.dataclass
+class WorldConfig(Config):
+    """Everything that defines a synthetic world; the same config and seed give identical bytes."""
+
+    layout: str = "cvusa"
+    """On-disk layout to write: ``cvusa``, ``cvact`` or ``vigor``."""
+    pairs: int = 100
+    """Number of ground panoramas (each with its aerial tile(s))."""
+    seed: int = 0
+    """Seed of everything: scene, camera positions, appearance, noise."""
+    val_fraction: float = 0.2
+    """Fraction of pairs in the validation split (VIGOR same-area: the test file)."""
+    test_fraction: float = 0.0
+    """Fraction of pairs in a separate test split (CVACT: ``valSetAll`` / ``ANU_data_test``)."""
+    region_m: float = 2000.0
+    """Side of the square scene region in metres (one region per VIGOR city)."""
+    cell_m: float = 0.5
+    """Side of one scene grid cell in metres (finer = sharper, slower, more memory)."""
+    relief_m: float = 6.0
+    """Standard deviation of the terrain relief in metres."""
+    building_density: float = 1.0
+    """Multiplier of the number of buildings per block."""
+    tree_density: float = 1.0
+    """Multiplier of the number of trees."""
+    transient_density: float = 1.0
+    """Multiplier of the number of vehicles and people-sized clutter (differ between views)."""
+    tile_px: int = 256
+    """Aerial tile side in pixels."""
+    tile_m: float = 100.0
+    """Aerial tile ground footprint side in metres (ground resolution = tile_m / tile_px)."""
+    pano_hw: tuple[int, int] | None = None
+    """Panorama (height, width); default (128, 512) for cvusa, (256, 512) for cvact and vigor."""
+    pano_vfov_deg: float | None = None
+    """Panorama vertical field of view; default 90 (cvusa, +-45 deg band) or 180."""
+    camera_height_m: float = 2.0
+    """Height of the panorama camera above the ground."""
+    max_range_m: float = 120.0
+    """Horizontal ray-marching range; farther ground fades into haze."""
+    min_spacing_m: float | None = None
+    """Minimum distance between cameras; default a quarter of ``tile_m`` (relaxed if needed)."""
+    origin_lat: float = 40.1125
+    """Latitude of the region centre (cvusa / cvact)."""
+    origin_lon: float = -88.2273
+    """Longitude of the region centre (cvusa / cvact)."""
+    cities: tuple[str, ...] = ("NewYork", "Seattle", "SanFrancisco", "Chicago")
+    """VIGOR cities (each its own region at its real-looking origin); fewer for small worlds."""
+    jpeg_quality: int = 92
+    """JPEG quality of tiles and panoramas."""
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise unknown_name_error("world layout", self.layout, list(LAYOUTS))
+        checks = [
+            ("pairs", self.pairs >= 1), ("tile_px", self.tile_px >= 8),
+            ("tile_m", self.tile_m > 0), ("cell_m", self.cell_m > 0),
+            ("region_m", self.region_m >= 4 * self.tile_m if self.tile_m > 0 else False),
+            ("val_fraction", 0.0 <= self.val_fraction < 1.0),
+            ("test_fraction", 0.0 <= self.test_fraction < 1.0 - self.val_fraction),
+            ("camera_height_m", self.camera_height_m > 0), ("max_range_m", self.max_range_m > 1),
+            ("jpeg_quality", 1 <= self.jpeg_quality <= 100),
+        ]
+        for name, ok in checks:
+            if not ok:
+                hint = " (must be at least 4 x tile_m)" if name == "region_m" else ""
+                raise ConfigError(f"WorldConfig.{name}: invalid value {getattr(self, name)!r}{hint}")
+        if self.pano_hw is not None and (self.pano_hw[0] < 4 or self.pano_hw[1] < 8):
+            raise ConfigError(f"WorldConfig.pano_hw: too small {self.pano_hw!r}")
+        if self.layout == "vigor":
+            if not self.cities:
+                raise ConfigError("WorldConfig.cities: VIGOR needs at least one city")
+            for city in self.cities:
+                if city not in VIGOR_CITY_ORIGINS:
+                    raise unknown_name_error("VIGOR city", city, list(VIGOR_CITY_ORIGINS))
+
+    @property
+    def pano_shape(self) -> tuple[int, int]:
+        """Resolved panorama (height, width)."""
+        if self.pano_hw is not None:
+            return int(self.pano_hw[0]), int(self.pano_hw[1])
+        return (128, 512) if self.layout == "cvusa" else (256, 512)
+
+    @property
+    def vfov_deg(self) -> float:
+        """Resolved vertical field of view of the panoramas."""
+        if self.pano_vfov_deg is not None:
+            return float(self.pano_vfov_deg)
+        return 90.0 if self.layout == "cvusa" else 180.0
+
+    @property
+    def ground_resolution_m(self) -> float:
+        """Metres per aerial tile pixel."""
+        return self.tile_m / self.tile_px
+
+    @property
+    def spacing_m(self) -> float:
+        """Requested minimum camera spacing."""
+        return self.min_spacing_m if self.min_spacing_m is not None else self.tile_m / 4

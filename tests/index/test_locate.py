@@ -1,0 +1,114 @@
+import json
+
+import pytest
+import torch
+
+from crossview.errors import ConfigError, CrossviewError, InputFileError
+from crossview.geometry.panorama import roll_panorama
+from crossview.index.locate import (
+    PAD_RGB,
+    locate,
+    prepare_query,
+    results_to_geojson,
+    results_to_json,
+)
+from crossview.io import load_image_tensor, save_image
+
+SHA = "c" * 64
+
+
+def _query(tmp_path, pano_path, heading, name="q.png"):
+    """The panorama a camera at the same spot sees with its centre column at ``heading``."""
+    pano = load_image_tensor(pano_path)[None]
+    out = tmp_path / name
+    save_image(roll_panorama(pano, heading)[0], out)
+    return out
+
+
+@pytest.mark.parametrize("heading", [67.5, 225.0])
+def test_unknown_heading_recovered_by_roll_search(pano_index, tmp_path, heading):
+    index, method, paths = pano_index
+    query = _query(tmp_path, paths[11], heading)
+    [result] = locate([query], index, method, SHA, top_k=5, heading="unknown", num_headings=16)
+    top = result.candidates[0]
+    assert top.tile_id == "p11" and top.score == pytest.approx(1.0, abs=1e-5)
+    assert result.candidate_headings[0] == pytest.approx(heading)
+    assert result.heading_deg is None
+    # Without the roll search (heading wrongly assumed north) the match is clearly worse.
+    [north] = locate([query], index, method, SHA, top_k=40, heading=0.0)
+    wrong = {c.tile_id: c.score for c in north.candidates}["p11"]
+    assert wrong < 0.9
+
+
+def test_known_heading_and_limited_fov(pano_index, tmp_path):
+    index, method, paths = pano_index
+    query = _query(tmp_path, paths[5], 90.0)
+    [known] = locate([query], index, method, SHA, top_k=3, heading=90)
+    assert known.candidates[0].tile_id == "p05" and known.candidates[0].score == pytest.approx(
+        1, abs=1e-5
+    )
+    # A 180-degree view: the centre half of the rolled panorama.
+    half = tmp_path / "half.png"
+    save_image(load_image_tensor(query)[:, :, 16:48], half)
+    [res] = locate([half], index, method, SHA, top_k=3, fov_deg=180, heading="unknown")
+    assert res.candidates[0].tile_id == "p05"
+    assert res.candidate_headings[0] == pytest.approx(90.0)
+
+
+def test_prepare_query_places_limited_fov_at_centre():
+    image = torch.ones(3, 16, 32)
+    pano = prepare_query(image, (16, 64), 180.0)
+    assert pano.shape == (3, 16, 64)
+    assert pano[:, :, 16:48].min() == 1
+    pad = torch.tensor(PAD_RGB).view(3, 1, 1)
+    assert torch.equal(pano[:, :, :16], pad.expand(3, 16, 16)) and torch.equal(
+        pano[:, :, 48:], pad.expand(3, 16, 16)
+    )
+    with pytest.raises(ConfigError, match="fov"):
+        prepare_query(image, (16, 64), 0.0)
+
+
+def test_json_and_geojson_schema(pano_index, tmp_path):
+    index, method, paths = pano_index
+    queries = [_query(tmp_path, paths[i], 45.0, f"q{i}.png") for i in (1, 2)]
+    results = locate(queries, index, method, SHA, top_k=4, near=(40.001, -104.999), radius_m=500)
+    doc = json.loads(json.dumps(results_to_json(results)))
+    assert [d["query"] for d in doc] == [str(q) for q in queries]
+    for d in doc:
+        assert len(d["candidates"]) == 4
+        for rank, c in enumerate(d["candidates"], start=1):
+            assert {
+                "rank",
+                "lat",
+                "lon",
+                "score",
+                "tile",
+                "path",
+                "heading_deg",
+                "distance_m",
+            } <= set(c)
+            assert c["rank"] == rank and c["distance_m"] <= 500
+        assert d["candidates"][0]["score"] >= d["candidates"][-1]["score"]
+    assert doc[0]["candidates"][0]["tile"] == "p01"
+    geo = results_to_geojson(results)
+    assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 8
+    feat = geo["features"][0]
+    assert feat["geometry"]["coordinates"] == [
+        doc[0]["candidates"][0]["lon"],
+        doc[0]["candidates"][0]["lat"],
+    ]
+    assert feat["properties"]["query"] == str(queries[0]) and feat["properties"]["rank"] == 1
+
+
+def test_bad_inputs(pano_index, tmp_path):
+    index, method, paths = pano_index
+    with pytest.raises(InputFileError, match="missing.png: file not found"):
+        locate([tmp_path / "missing.png"], index, method, SHA)
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG broken")
+    with pytest.raises(InputFileError, match="corrupt.png: cannot decode"):
+        locate([corrupt], index, method, SHA)
+    with pytest.raises(CrossviewError, match="not comparable"):
+        locate([paths[0]], index, method, "d" * 64)
+    with pytest.raises(ConfigError, match="heading"):
+        locate([paths[0]], index, method, SHA, heading="east")
