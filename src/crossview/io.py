@@ -71,7 +71,8 @@ def read_image(path: str | Path, mode: str = "RGB") -> Image.Image:
 
 def image_to_tensor(img: Image.Image | np.ndarray) -> torch.Tensor:
     """Convert an RGB image (PIL or HxWx3 uint8/float array) to a float32 (3, H, W) in [0, 1]."""
-    arr = np.asarray(img)
+    # A copy: PIL exposes a read-only buffer, which torch.from_numpy warns about.
+    arr = np.array(img)
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=2)
     tensor = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
