@@ -96,9 +96,13 @@ def test_crosslocate_far_queries_fall_back_to_nearest_position(tmp_path: Path) -
     f[2], f[4] = f"{float(f[2]) + 0.0018:.7f}", "95.0"  # ~200 m north of its position, yaw 95
     lines[1] = ",".join(f)
     csv_path.write_text("\n".join(lines) + "\n")
-    pair = load_layout("crosslocate", tmp_path, variant="uniform").select("train")[0]
+    table = load_layout("crosslocate", tmp_path, variant="uniform").select("train")
+    pair = table[0]
+    # 0.0018 deg of latitude north of a point 5 m north of the position: about 205 m.
     assert len(pair.references) == 1 and 190 < pair.extras["positive_distance_m"] < 215
-    assert yaw_difference_deg(95.0, 90.0) == 5.0
+    # The positive is the best-yaw view at that position: views every 30 deg, so yaw 90.
+    positive = table.references[pair.positive]
+    assert positive.extras["yaw_deg"] == 90.0 and positive.id.startswith("train_000_")
 
 
 def test_data_check_cli_json_and_broken_layout(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from crossview.errors import ConfigError
+from crossview.errors import ConfigError, CrossviewError
 from crossview.evaluation import university_evaluate, vigor_evaluate
 from crossview.evaluation.university import average_precision
 
@@ -107,3 +107,15 @@ def test_university_matches_slow_reference_with_ties_and_junk():
     assert res.ap == pytest.approx(ap)
     assert res.recall[1] == pytest.approx(r1)
     assert res.num_queries_without_match == int(np.sum(ql == 6))
+
+
+def test_bad_descriptors_name_the_argument():
+    query = np.eye(3, 4, dtype=np.float32)
+    with pytest.raises(CrossviewError, match="query has 4, gallery has 3"):
+        university_evaluate(query, np.eye(3, dtype=np.float32), np.zeros(3), np.zeros(3))
+    reference = np.eye(5, 4, dtype=np.float32)
+    reference[1, 2] = np.inf
+    with pytest.raises(CrossviewError, match="reference: row 1 contains NaN or inf"):
+        vigor_evaluate(query, reference, np.zeros((3, 1), dtype=int))
+    with pytest.raises(CrossviewError, match=r"refs: expected shape \(3, 1\+S\)"):
+        vigor_evaluate(query, np.eye(5, 4, dtype=np.float32), np.zeros((2, 1), dtype=int))

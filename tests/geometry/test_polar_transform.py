@@ -161,6 +161,11 @@ def test_inverse_coords_invert_forward():
     diff = torch.remainder(j_back[:-1] - jj[:-1] + width / 2, width) - width / 2
     assert diff.abs().max() < 1e-9
     i_grid, j_grid = overhead_sampling_coords(size, height, width)
+    # The overhead grid is the same inverse formula evaluated at every integer tile pixel.
+    rr = torch.arange(size, dtype=torch.float64).view(-1, 1).expand(size, size)
+    i_exp, j_exp = _inverse_at(rr, rr.T, size, height, width)
+    assert torch.allclose(i_grid, i_exp, atol=1e-9)
+    assert (torch.remainder(j_grid - j_exp + width / 2, width) - width / 2).abs().max() < 1e-9
     # North of the centre: pixel (S/2 - 10, S/2) -> j = W/2, i = H-1 - 10*H/(S/2) = 9.
     assert float(j_grid[10, 20]) == pytest.approx(32.0)
     assert float(i_grid[10, 20]) == pytest.approx(9.0)

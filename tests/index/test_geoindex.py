@@ -49,6 +49,11 @@ def test_exact_search_matches_numpy_topk(filled):
         assert [c.tile_id for c in cands] == [rows["tile_id"][i] for i in expected]
         np.testing.assert_allclose([c.score for c in cands], sims[q, expected], atol=1e-5)
         assert [c.rank for c in cands] == list(range(1, 8))
+        # Every metadata column comes back as it was added, for the tile it was added with.
+        for c, i in zip(cands, expected, strict=True):
+            assert {col: getattr(c, col) for col in COLUMNS} == {
+                col: rows[col][i] for col in COLUMNS
+            }
 
 
 def test_reopen_keeps_header_and_rows(filled, tmp_path):
@@ -126,4 +131,3 @@ def test_bad_inputs(tmp_path):
     del rows["lat"]
     with pytest.raises(CrossviewError, match="lat"):
         index.add(rows, np.ones((2, DIM), np.float32))
-    assert set(COLUMNS) <= set(_rows(1))

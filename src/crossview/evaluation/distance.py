@@ -22,11 +22,11 @@ from crossview.errors import ConfigError, CrossviewError
 from crossview.evaluation.retrieval import (
     DEFAULT_BLOCK_SIZE,
     ArrayLike,
-    as_descriptors,
-    check_pair,
     count_above,
+    descriptor_pair,
     one_percent_k,
     parse_ks,
+    recall_from_ranks,
     score_blocks,
 )
 
@@ -77,14 +77,15 @@ def neighbours_within(
     idx_out, dist_out = [], []
     for i, cand in enumerate(lists):
         cand = np.asarray(sorted(cand), dtype=np.int64)
-        d = _distances(query_pos[i], reference_pos[cand], metric)
+        d = point_distances(query_pos[i], reference_pos[cand], metric)
         keep = d <= radius_m
         idx_out.append(cand[keep])
         dist_out.append(d[keep])
     return idx_out, dist_out
 
 
-def _distances(q: np.ndarray, refs: np.ndarray, metric: str) -> np.ndarray:
+def point_distances(q: np.ndarray, refs: np.ndarray, metric: str) -> np.ndarray:
+    """Distances (m) from one position ``q`` (2,) to each of ``refs`` (N, 2) under ``metric``."""
     if len(refs) == 0:
         return np.zeros(0)
     if metric == "utm":
@@ -226,10 +227,8 @@ def distance_recall(
         device: Where to compute.
 
     """
-    q = as_descriptors(query, "query")
-    r = as_descriptors(reference, "reference")
-    check_pair(q, r)
-    k1 = one_percent_k(r.shape[0], one_percent)
+    q, r = descriptor_pair(query, reference)
+    k1 = one_percent_k(r.shape[0], one_percent)  # options are checked before the expensive pass
     ks = parse_ks(ks)
     radii_list = [radii_m] if isinstance(radii_m, (int, float)) else list(radii_m)
     radii = sorted({float(x) for x in radii_list})
@@ -247,12 +246,11 @@ def distance_recall(
         dist = [d[o] for d, o in zip(dist, ok, strict=True)]
     candidates = [[c[d <= rad] for c, d in zip(idx, dist, strict=True)] for rad in radii]
     ranks = best_candidate_rank(q, r, candidates, block_size, device)
-    n = max(q.shape[0], 1)
     recall = {}
     for t, rad in enumerate(radii):
-        rec = {k: 100.0 * float(np.count_nonzero(ranks[:, t] < k)) / n for k in ks}
-        rec[-1] = 100.0 * float(np.count_nonzero(ranks[:, t] < k1)) / n
-        recall[rad] = rec
+        # A query with no in-radius candidate has rank M, so it never counts as found.
+        res = recall_from_ranks(ranks[:, t], r.shape[0], ks, one_percent)
+        recall[rad] = {**res.recall, -1: res.one_percent}
     return DistanceRecallResult(
         recall, one_percent, k1, metric, q.shape[0], r.shape[0], max_yaw_deg
     )

@@ -15,6 +15,7 @@ Used by the trainer and ``crossview eval``. ``ground_desc`` rows align with ``ta
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +29,18 @@ from crossview.evaluation.retrieval import ArrayLike, recall_both_directions, re
 from crossview.evaluation.university import university_evaluate
 from crossview.evaluation.vigor import vigor_evaluate
 
-PROTOCOLS = ("recall", "cvact_test", "vigor", "university", "crosslocate")
+_COMMON_OPTIONS = ("block_size", "device")
+"""Options every protocol passes to the blockwise scorer unchanged."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scored:
+    """What every protocol scores: the descriptors, their table and the scorer options."""
+
+    ground: ArrayLike
+    aerial: ArrayLike
+    table: PairTable
+    common: dict[str, Any]
 
 
 def default_protocol(table: PairTable) -> str:
@@ -71,35 +83,21 @@ def evaluate_protocol(
             f"not match the table ({len(table.pairs)} pairs, "
             f"{len(table.references)} references)"
         )
-    common = {k: opts.pop(k) for k in ("block_size", "device") if k in opts}
-    fns: dict[str, Callable[..., dict[str, Any]]] = {
-        "recall": _recall,
-        "cvact_test": _cvact_test,
-        "vigor": _vigor,
-        "university": _university,
-        "crosslocate": _crosslocate,
-    }
-    fn = fns[protocol]
-    valid = [n for n in inspect.signature(fn).parameters if n not in ("g", "a", "table", "common")]
+    common = {k: opts.pop(k) for k in _COMMON_OPTIONS if k in opts}
+    fn = _PROTOCOL_FNS[protocol]
+    valid = list(inspect.signature(fn).parameters)[1:]  # the first one is the _Scored input
     unknown = sorted(set(opts) - set(valid))
     if unknown:
         raise ConfigError(
             f"option {unknown[0]!r} is not valid for protocol {protocol!r}; "
-            f"valid options: {valid + ['block_size', 'device']}"
+            f"valid options: {valid + list(_COMMON_OPTIONS)}"
         )
-    result = fn(ground_desc, aerial_desc, table, common, **opts)
+    result = fn(_Scored(ground_desc, aerial_desc, table, common), **opts)
     return {"protocol": protocol, "layout": table.layout, **result}
 
 
-def _recall(
-    g: ArrayLike,
-    a: ArrayLike,
-    table: PairTable,
-    common: dict,
-    ks: Any = (1, 5, 10),
-    one_percent: str = "floor",
-) -> dict[str, Any]:
-    res = recall_both_directions(g, a, table.truth(), ks, one_percent, **common)
+def _recall(x: _Scored, ks: Any = (1, 5, 10), one_percent: str = "floor") -> dict[str, Any]:
+    res = recall_both_directions(x.ground, x.aerial, x.table.truth(), ks, one_percent, **x.common)
     return {name: r.to_dict() for name, r in res.items()}
 
 
@@ -125,33 +123,40 @@ def _positions(table: PairTable, prefer: str = "utm") -> tuple[np.ndarray, np.nd
     )
 
 
+def _distance_scorer(x: _Scored, prefer: str = "utm") -> Callable[..., dict[str, Any]]:
+    """``score(radii_m, ns, one_percent, **yaw)``: :func:`distance_recall` of ``x`` as a dict.
+
+    The positions are resolved once (and a table without them fails here, before any scoring).
+    """
+    qp, rp, metric = _positions(x.table, prefer)
+
+    def score(radii_m: Any, ns: Any, one_percent: str, **yaw: Any) -> dict[str, Any]:
+        res = distance_recall(
+            x.ground, x.aerial, qp, rp, radii_m, ns, one_percent, metric, **yaw, **x.common
+        )
+        return res.to_dict()
+
+    return score
+
+
 def _cvact_test(
-    g: ArrayLike,
-    a: ArrayLike,
-    table: PairTable,
-    common: dict,
+    x: _Scored,
     ks: Any = (1, 5, 10),
     one_percent: str = "floor",
     radius_m: float = 5.0,
     one_to_one: bool = False,
 ) -> dict[str, Any]:
     if one_to_one:
-        out = _recall(g, a, table, common, ks, one_percent)
-        out["scoring"] = "one-to-one"
-        return out
-    qp, rp, metric = _positions(table)
-    res = distance_recall(g, a, qp, rp, radius_m, ks, one_percent, metric, **common)
-    return {"ground_to_aerial": res.to_dict(), "scoring": f"within {radius_m:g} m"}
+        return {**_recall(x, ks, one_percent), "scoring": "one-to-one"}
+    score = _distance_scorer(x)
+    return {
+        "ground_to_aerial": score(radius_m, ks, one_percent),
+        "scoring": f"within {radius_m:g} m",
+    }
 
 
-def _vigor(
-    g: ArrayLike,
-    a: ArrayLike,
-    table: PairTable,
-    common: dict,
-    ks: Any = (1, 5, 10),
-    one_percent: str = "floor+1",
-) -> dict[str, Any]:
+def _vigor(x: _Scored, ks: Any = (1, 5, 10), one_percent: str = "floor+1") -> dict[str, Any]:
+    table = x.table
     width = max(len(p.references) for p in table.pairs)
     refs = np.full((len(table.pairs), width), -1, dtype=np.int64)
     offsets = np.zeros((len(table.pairs), width, 2))
@@ -175,8 +180,8 @@ def _vigor(
         gp = rp = None
         metric = "utm"
     res = vigor_evaluate(
-        g,
-        a,
+        x.ground,
+        x.aerial,
         refs,
         offsets if have else None,
         res_m if have else None,
@@ -185,65 +190,60 @@ def _vigor(
         ks,
         one_percent,
         metric,
-        **common,
+        **x.common,
     )
     return {"ground_to_aerial": res.to_dict()}
 
 
-def _university(
-    g: ArrayLike,
-    a: ArrayLike,
-    table: PairTable,
-    common: dict,
-    ks: Any = (1, 5, 10),
-    one_percent: str | None = None,
-) -> dict[str, Any]:
+def _university(x: _Scored, ks: Any = (1, 5, 10), one_percent: str | None = None) -> dict[str, Any]:
     # ``one_percent`` is accepted so that callers can pass the same options to every protocol;
     # the University-1652 protocol reports AP and CMC recall@k only.
-    gl = np.array([-1 if p.class_id is None else p.class_id for p in table.pairs])
-    al = np.array([-1 if r.class_id is None else r.class_id for r in table.references])
-    fwd = university_evaluate(g, a, gl, al, ks, direction="ground_to_aerial", **common)
-    bwd = university_evaluate(a, g, al, gl, ks, direction="aerial_to_ground", **common)
+    gl = np.array([-1 if p.class_id is None else p.class_id for p in x.table.pairs])
+    al = np.array([-1 if r.class_id is None else r.class_id for r in x.table.references])
+    fwd = university_evaluate(
+        x.ground, x.aerial, gl, al, ks, direction="ground_to_aerial", **x.common
+    )
+    bwd = university_evaluate(
+        x.aerial, x.ground, al, gl, ks, direction="aerial_to_ground", **x.common
+    )
     return {"ground_to_aerial": fwd.to_dict(), "aerial_to_ground": bwd.to_dict()}
 
 
 def _crosslocate(
-    g: ArrayLike,
-    a: ArrayLike,
-    table: PairTable,
-    common: dict,
+    x: _Scored,
     ns: Any = (1, 10, 100),
     radii_m: Any = (20.0, 100.0, 1000.0),
     max_yaw_deg: float = 30.0,
     one_percent: str = "floor",
     ks: Any = None,
 ) -> dict[str, Any]:
-    qp, rp, metric = _positions(table, prefer="geodesic")
+    score = _distance_scorer(x, prefer="geodesic")
     ns = ns if ks is None else ks  # the generic ``ks`` option names CrossLocate's N values
-    ns = [n for n in ns if n <= len(table.references)] or [1]
-    out = {
-        "position": distance_recall(
-            g, a, qp, rp, radii_m, ns, one_percent, metric, **common
-        ).to_dict()
-    }
-    qy = [p.yaw_deg for p in table.pairs]
-    ry = [r.extras.get("yaw_deg") for r in table.references]
+    ns = [n for n in ns if n <= len(x.table.references)] or [1]
+    out = {"position": score(radii_m, ns, one_percent)}
+    qy = [p.yaw_deg for p in x.table.pairs]
+    ry = [r.extras.get("yaw_deg") for r in x.table.references]
     if all(y is not None for y in qy) and all(y is not None for y in ry):
-        out["position_and_yaw"] = distance_recall(
-            g,
-            a,
-            qp,
-            rp,
+        out["position_and_yaw"] = score(
             radii_m,
             ns,
             one_percent,
-            metric,
-            np.array(qy, float),
-            np.array(ry, float),
-            max_yaw_deg,
-            **common,
-        ).to_dict()
+            query_yaw_deg=np.array(qy, float),
+            reference_yaw_deg=np.array(ry, float),
+            max_yaw_deg=max_yaw_deg,
+        )
     return out
 
+
+# One dispatch table: a protocol is one function of (_Scored, **its options).
+_PROTOCOL_FNS: dict[str, Callable[..., dict[str, Any]]] = {
+    "recall": _recall,
+    "cvact_test": _cvact_test,
+    "vigor": _vigor,
+    "university": _university,
+    "crosslocate": _crosslocate,
+}
+PROTOCOLS = tuple(_PROTOCOL_FNS)
+"""Protocol names, in the order of the module docstring's table."""
 
 __all__ = ["PROTOCOLS", "default_protocol", "evaluate_protocol", "recall_from_ranks"]

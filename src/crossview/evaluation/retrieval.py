@@ -86,6 +86,19 @@ def check_pair(
         )
 
 
+def descriptor_pair(
+    query: ArrayLike, reference: ArrayLike, qname: str = "query", rname: str = "reference"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate both descriptor sets (:func:`as_descriptors`) and their common dimension.
+
+    The input check every protocol starts with; returns float32 (Q, D) and (M, D) tensors.
+    """
+    q = as_descriptors(query, qname)
+    r = as_descriptors(reference, rname)
+    check_pair(q, r, qname, rname)
+    return q, r
+
+
 def one_percent_k(num_references: int, rule: str = "floor") -> int:
     """K of recall@1% for ``num_references`` under ``rule`` (0 becomes 1, SPECS.md §4)."""
     if rule == "floor":
@@ -177,9 +190,7 @@ def truth_rank(
         (Q,) int64 ranks; hit@K means rank < K.
 
     """
-    q = as_descriptors(query, "query")
-    r = as_descriptors(reference, "reference")
-    check_pair(q, r)
+    q, r = descriptor_pair(query, reference)
     truth = _index_array(truth_index, q.shape[0], r.shape[0], "truth_index")
     excl = None if exclude is None else torch.as_tensor(np.asarray(exclude), dtype=torch.int64)
     if excl is not None and (excl.ndim != 2 or excl.shape[0] != q.shape[0]):
@@ -227,9 +238,7 @@ def topk_blocks(
         scores (Q, k) float32 and indices (Q, k) int64.
 
     """
-    q = as_descriptors(query, "query")
-    r = as_descriptors(reference, "reference")
-    check_pair(q, r)
+    q, r = descriptor_pair(query, reference)
     if not 1 <= k <= r.shape[0]:
         raise ConfigError(f"k must be in [1, {r.shape[0]}] (number of references), got {k}")
     chunk = r.shape[0] if chunk_size is None else max(1, chunk_size)

@@ -23,8 +23,7 @@ from crossview.errors import CrossviewError
 from crossview.evaluation.retrieval import (
     DEFAULT_BLOCK_SIZE,
     ArrayLike,
-    as_descriptors,
-    check_pair,
+    descriptor_pair,
     parse_ks,
     score_blocks,
 )
@@ -106,9 +105,7 @@ def university_evaluate(
     direction: str = "ground_to_aerial",
 ) -> UniversityResult:
     """University-1652 mAP and recall@k of ``query`` against ``gallery`` by class label."""
-    q = as_descriptors(query, "query")
-    g = as_descriptors(gallery, "gallery")
-    check_pair(q, g, "query", "gallery")
+    q, g = descriptor_pair(query, gallery, "query", "gallery")
     ql = np.asarray(query_labels, dtype=np.int64)
     gl = np.asarray(gallery_labels, dtype=np.int64)
     if ql.shape != (q.shape[0],) or gl.shape != (g.shape[0],):

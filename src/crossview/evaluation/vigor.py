@@ -19,14 +19,14 @@ import numpy as np
 import torch
 
 from crossview.errors import ConfigError, CrossviewError
+from crossview.evaluation.distance import point_distances
 from crossview.evaluation.retrieval import (
     DEFAULT_BLOCK_SIZE,
     ArrayLike,
-    as_descriptors,
-    check_pair,
     count_above,
+    descriptor_pair,
     one_percent_k,
-    parse_ks,
+    recall_from_ranks,
     score_blocks,
 )
 
@@ -123,8 +123,6 @@ def metre_errors(
             in several UTM zones); the camera position is then required.
 
     """
-    from crossview.evaluation.distance import _distances
-
     err = np.empty(len(top1))
     for i, t in enumerate(top1):
         own = np.flatnonzero(refs[i] == t)
@@ -143,7 +141,7 @@ def metre_errors(
             p = refs[i, 0]
             row, col = offsets_px[i, 0]
             cam = reference_utm[p] + np.array([col, -row]) * float(resolution_m[p])
-        err[i] = float(_distances(np.asarray(cam, float), reference_utm[t : t + 1], metric)[0])
+        err[i] = float(point_distances(np.asarray(cam, float), reference_utm[t : t + 1], metric)[0])
     return err
 
 
@@ -165,15 +163,13 @@ def vigor_evaluate(
 
     ``one_percent`` defaults to VIGOR's own floor(N/100)+1 and is recorded in the output.
     """
-    q = as_descriptors(query, "query")
-    r = as_descriptors(reference, "reference")
-    check_pair(q, r)
+    q, r = descriptor_pair(query, reference)
     refs_a = np.asarray(refs, dtype=np.int64)
     if refs_a.ndim != 2 or refs_a.shape[0] != q.shape[0] or refs_a.shape[1] < 1:
         raise CrossviewError(f"refs: expected shape ({q.shape[0]}, 1+S), got {refs_a.shape}")
     if (refs_a[:, 0] < 0).any() or (refs_a >= r.shape[0]).any():
         raise CrossviewError(f"refs: indices must be in [0, {r.shape[0]}) with a positive per row")
-    k1 = one_percent_k(r.shape[0], one_percent)
+    one_percent_k(r.shape[0], one_percent)  # check the rule before the expensive pass
     rank, hit_rank, top1 = vigor_ranks(q, r, refs_a, block_size, device)
     n = max(q.shape[0], 1)
     mean = median = None
@@ -188,11 +184,12 @@ def vigor_evaluate(
             metric,
         )
         mean, median = float(err.mean()), float(np.median(err))
+    recall = recall_from_ranks(rank, r.shape[0], ks, one_percent)
     return VigorResult(
-        recall={k: 100.0 * np.count_nonzero(rank < k) / n for k in parse_ks(ks)},
-        one_percent=100.0 * np.count_nonzero(rank < k1) / n,
+        recall=recall.recall,
+        one_percent=recall.one_percent,
         one_percent_rule=one_percent,
-        one_percent_k=k1,
+        one_percent_k=recall.one_percent_k,
         hit_rate=100.0 * np.count_nonzero(hit_rank == 0) / n,
         mean_error_m=mean,
         median_error_m=median,

@@ -1,24 +1,6 @@
 """Geometry: polar transform, panorama utilities, rays and geodesy (batched torch, NCHW)."""
 
-from crossview.geometry.polar import polar_sampling_coords, polar_transform
-from crossview.geometry.rays import (
-    column_bearing_deg,
-    equirect_ray_directions,
-    pinhole_ray_directions,
-    row_elevation_deg,
-)
-
-__all__ = [
-    "column_bearing_deg",
-    "equirect_ray_directions",
-    "pinhole_ray_directions",
-    "polar_sampling_coords",
-    "polar_transform",
-    "row_elevation_deg",
-]
-
-# Geometry core (polar inverse, panorama utilities, camera rays, geodesy).
-from crossview.geometry.geodesy import (  # noqa: E402
+from crossview.geometry.geodesy import (
     BoundingBox,
     LatLon,
     UtmZone,
@@ -31,7 +13,7 @@ from crossview.geometry.geodesy import (  # noqa: E402
     utm_to_latlon,
     utm_zone_for,
 )
-from crossview.geometry.panorama import (  # noqa: E402
+from crossview.geometry.panorama import (
     bearing_to_column,
     column_to_bearing,
     crop_fov,
@@ -41,20 +23,26 @@ from crossview.geometry.panorama import (  # noqa: E402
     perspective_from_equirect,
     roll_panorama,
 )
-from crossview.geometry.polar import (  # noqa: E402
+from crossview.geometry.polar import (
     PolarToOverhead,
     PolarTransform,
     overhead_sampling_coords,
+    polar_sampling_coords,
     polar_to_overhead,
+    polar_transform,
     polar_valid_mask,
 )
-from crossview.geometry.rays import (  # noqa: E402
+from crossview.geometry.rays import (
     camera_to_enu,
+    column_bearing_deg,
     direction_bearing_elevation_deg,
+    equirect_ray_directions,
     pinhole_camera_rays,
+    pinhole_ray_directions,
+    row_elevation_deg,
 )
 
-__all__ += [
+__all__ = [
     "BoundingBox",
     "LatLon",
     "PolarToOverhead",
@@ -62,11 +50,13 @@ __all__ += [
     "UtmZone",
     "bearing_to_column",
     "camera_to_enu",
+    "column_bearing_deg",
     "column_to_bearing",
     "crop_fov",
     "direction_bearing_elevation_deg",
     "enu_to_latlon",
     "equirect_from_perspective",
+    "equirect_ray_directions",
     "flip_panorama",
     "fov_crop_width",
     "geodesic_distance_m",
@@ -76,10 +66,14 @@ __all__ += [
     "overhead_sampling_coords",
     "perspective_from_equirect",
     "pinhole_camera_rays",
+    "pinhole_ray_directions",
     "pixels_to_metres",
+    "polar_sampling_coords",
     "polar_to_overhead",
+    "polar_transform",
     "polar_valid_mask",
     "roll_panorama",
+    "row_elevation_deg",
     "utm_to_latlon",
     "utm_zone_for",
 ]

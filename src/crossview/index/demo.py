@@ -124,30 +124,14 @@ def step_eval(conf: DemoConfig, run: Path, held: Any) -> dict[str, Any]:
     from crossview.evaluation import evaluate_protocol
     from crossview.inference import embed_aerial, embed_ground
     from crossview.training.checkpoint import load_run
+    from crossview.training.records import plain
 
     model = load_run(run)
     ground = embed_ground(model.method, held)
     aerial = embed_aerial(model.method, held)
-    metrics = _plain(evaluate_protocol(ground, aerial, held))
+    metrics = plain(evaluate_protocol(ground, aerial, held))  # the trainer's JSON conversion
     write_json_atomic(path, metrics)
     return metrics
-
-
-def _plain(value: Any) -> Any:
-    """JSON-able copy (numpy scalars/arrays, dataclasses, NaN -> None)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def step_index(conf: DemoConfig, run: Path, world: Path) -> str:

@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from crossview._version import __version__
 from crossview.errors import ConfigError, CrossviewError
+from crossview.index.tiles import TILE_COLUMNS, TileLocation
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ TABLE = "tiles"
 """Name of the LanceDB table holding the tiles."""
 META_KEY = b"crossview"
 """Schema-metadata key of the JSON header (method, checkpoint, dim, version)."""
-COLUMNS = ("tile_id", "path", "lat", "lon", "utm_e", "utm_n", "utm_zone", "ground_resolution_m")
+COLUMNS = TILE_COLUMNS
 """Per-tile metadata columns (same names as the world's and ``tiles make``'s ``tiles.csv``)."""
 _EARTH_M_PER_DEG_LAT = 110_574.0  # lower bound of metres per degree of latitude (at the equator)
 
@@ -50,19 +51,11 @@ class IndexInfo:
 
 
 @dataclasses.dataclass(frozen=True)
-class Candidate:
-    """One search result."""
+class Candidate(TileLocation):
+    """One search result: the tile's location columns, then its rank and score."""
 
     rank: int
     """1-based rank (1 = best)."""
-    tile_id: str
-    path: str
-    lat: float
-    lon: float
-    utm_e: float
-    utm_n: float
-    utm_zone: str
-    ground_resolution_m: float
     score: float
     """Dot-product similarity of the query and tile descriptors (higher is better)."""
     distance_m: float | None = None
@@ -72,7 +65,7 @@ class Candidate:
         """JSON-able dict (the ``candidates`` entries of ``locate --json``)."""
         d = dataclasses.asdict(self)
         d["tile"] = d.pop("tile_id")
-        return d
+        return {"rank": d.pop("rank"), **d}  # rank first, as ``locate --json`` has always had
 
 
 def _schema(info: IndexInfo) -> pa.Schema:
@@ -411,15 +404,8 @@ def _to_candidates(
 ) -> list[Candidate]:
     return [
         Candidate(
+            **{c: r[c] for c in COLUMNS},
             rank=i + 1,
-            tile_id=r["tile_id"],
-            path=r["path"],
-            lat=r["lat"],
-            lon=r["lon"],
-            utm_e=r["utm_e"],
-            utm_n=r["utm_n"],
-            utm_zone=r["utm_zone"],
-            ground_resolution_m=r["ground_resolution_m"],
             score=float(1.0 - r["_distance"]),
             distance_m=r.get("distance_m") if near is not None else None,
         )

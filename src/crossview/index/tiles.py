@@ -30,21 +30,35 @@ from crossview.progress import track
 logger = logging.getLogger(__name__)
 
 TILES_CSV = "tiles.csv"
-CSV_COLUMNS = ["tile_id", "path", "lat", "lon", "utm_e", "utm_n", "utm_zone", "ground_resolution_m"]
 
 
 @dataclasses.dataclass(frozen=True)
-class TileRecord:
-    """One tile of a tiles folder (paths relative to the folder)."""
+class TileLocation:
+    """Where a tile is: the columns shared by ``tiles.csv``, the GeoIndex and search results."""
 
     tile_id: str
     path: str
     lat: float
+    """Tile-centre WGS84 latitude (degrees)."""
     lon: float
+    """Tile-centre WGS84 longitude (degrees)."""
     utm_e: float
     utm_n: float
     utm_zone: str
     ground_resolution_m: float
+    """Metres per pixel."""
+
+
+TILE_COLUMNS = tuple(f.name for f in dataclasses.fields(TileLocation))
+"""Names of the :class:`TileLocation` fields, in ``tiles.csv`` column order."""
+CSV_COLUMNS = list(TILE_COLUMNS)
+"""Required ``tiles.csv`` columns (an optional ``dsm`` column may follow)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TileRecord(TileLocation):
+    """One tile of a tiles folder (paths relative to the folder)."""
+
     dsm: str = ""
 
 

@@ -244,17 +244,22 @@ def read_world_truth(root: Path) -> tuple[dict[str, GroundTruthRow], dict[str, G
     return by_ground, by_aerial
 
 
+def position_fields(
+    lat: float | None,
+    lon: float | None,
+    utm_e: float | None,
+    utm_n: float | None,
+    utm_zone: str | None,
+) -> dict[str, Any]:
+    """Position keyword fields of a :class:`Pair` / :class:`Reference` (any may be ``None``)."""
+    return {"lat": lat, "lon": lon, "utm_e": utm_e, "utm_n": utm_n, "utm_zone": utm_zone}
+
+
 def truth_fields(gt: GroundTruthRow | None, with_yaw: bool = True) -> dict[str, Any]:
     """Keyword fields for :class:`Pair` / :class:`Reference` from a ground-truth row."""
     if gt is None:
         return {}
-    out: dict[str, Any] = {
-        "lat": gt.lat,
-        "lon": gt.lon,
-        "utm_e": gt.utm_e,
-        "utm_n": gt.utm_n,
-        "utm_zone": gt.utm_zone,
-    }
+    out = position_fields(gt.lat, gt.lon, gt.utm_e, gt.utm_n, gt.utm_zone)
     if with_yaw and gt.yaw_deg is not None:
         out["yaw_deg"] = gt.yaw_deg
     return out

@@ -27,6 +27,7 @@ from crossview.data.layouts._common import (
     latlon_to_utm,
     normalise_split,
     parse_float,
+    position_fields,
     read_csv_rows,
 )
 from crossview.data.table import Pair, PairTable, Reference
@@ -110,7 +111,7 @@ def read_crosslocate(root: Path, problems: Problems, variant: str = "sparse") ->
     for views in (database, queries):
         east, north, zones = latlon_to_utm([v["lat"] for v in views], [v["lon"] for v in views])
         for v, e, n, z in zip(views, east, north, zones, strict=True):
-            v["pos"] = {"lat": v["lat"], "lon": v["lon"], "utm_e": e, "utm_n": n, "utm_zone": z}
+            v["pos"] = position_fields(v["lat"], v["lon"], e, n, z)
     for split in sorted({v["split"] for v in queries}):
         db_idx = [i for i, v in enumerate(database) if v["split"] == split]
         if not db_idx:

@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 
 from crossview.data.layouts import register_layout
-from crossview.data.layouts._common import Problems, read_world_truth, truth_fields, utm_to_latlon
+from crossview.data.layouts._common import (
+    Problems,
+    position_fields,
+    read_world_truth,
+    truth_fields,
+    utm_to_latlon,
+)
 from crossview.data.table import Pair, PairTable, Reference
 from crossview.errors import InputFileError
 
@@ -98,13 +104,7 @@ def read_cvact(root: Path, problems: Problems, utm_zone: str = UTM_ZONE) -> Pair
             g_rel, a_rel = f"{folder}/{ground_name(pano_id)}", f"{folder}/{aerial_name(pano_id)}"
             problems.require(root / g_rel)
             problems.require(root / a_rel)
-            pos = {
-                "lat": lat[i],
-                "lon": lon[i],
-                "utm_e": float(utm[i, 0]),
-                "utm_n": float(utm[i, 1]),
-                "utm_zone": utm_zone,
-            }
+            pos = position_fields(lat[i], lon[i], float(utm[i, 0]), float(utm[i, 1]), utm_zone)
             gt_a = by_aerial.get(a_rel)
             refs.append(
                 Reference(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 from crossview.data.layouts import register_layout
 from crossview.data.layouts._common import (
@@ -26,6 +25,7 @@ from crossview.data.layouts._common import (
     latlon_to_utm,
     normalise_split,
     parse_float,
+    position_fields,
     read_csv_rows,
 )
 from crossview.data.table import Pair, PairTable, Reference
@@ -108,7 +108,7 @@ def read_folder(root: Path, problems: Problems, csv_name: str = COORDS_CSV) -> P
     refs: list[Reference] = []
     for i, (pair_id, image, split, lat, lon, aerial, yaw, fov) in enumerate(parsed):
         e, n, z = utm.get(i, (None, None, None))
-        pos: dict[str, Any] = {"lat": lat, "lon": lon, "utm_e": e, "utm_n": n, "utm_zone": z}
+        pos = position_fields(lat, lon, e, n, z)
         if aerial is not None:
             refs.append(Reference(id=pair_id, path=aerial, split=split, **pos))
         pairs.append(

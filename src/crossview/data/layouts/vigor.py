@@ -28,6 +28,7 @@ from crossview.data.layouts import register_layout
 from crossview.data.layouts._common import (
     Problems,
     latlon_to_utm,
+    position_fields,
     read_world_truth,
     truth_fields,
 )
@@ -115,13 +116,7 @@ def _read_tiles(
         fields: dict[str, Any] = {}
         if ll is not None:
             k = next(it)
-            fields = {
-                "lat": ll[0],
-                "lon": ll[1],
-                "utm_e": east[k],
-                "utm_n": north[k],
-                "utm_zone": zones[k],
-            }
+            fields = position_fields(ll[0], ll[1], east[k], north[k], zones[k])
         fields.update(truth_fields(gt, with_yaw=False))
         resolution = gt.ground_resolution_m if gt and gt.ground_resolution_m else res
         index[name] = len(refs)
@@ -178,14 +173,7 @@ def _read_labels(
     for k, (name, ll, refs, offsets) in enumerate(rows):
         ground = pano_dir / name
         problems.require(ground)
-        fields: dict[str, Any] = {
-            "lat": ll[0],
-            "lon": ll[1],
-            "utm_e": east[k],
-            "utm_n": north[k],
-            "utm_zone": zones[k],
-            "yaw_deg": 0.0,
-        }
+        fields = {**position_fields(ll[0], ll[1], east[k], north[k], zones[k]), "yaw_deg": 0.0}
         fields.update(truth_fields(by_ground.get(problems.rel(ground))))
         pairs.append(
             Pair(
