@@ -28,6 +28,9 @@ def make(
     cities: str = typer.Option("", "--cities", help="VIGOR cities, comma separated."),
     option: list[str] = typer.Option([], "--set", help="Any WorldConfig field as key=value."),
     geotiff: bool = typer.Option(False, "--geotiff", help="Also export orthophoto + DSM GeoTIFFs."),
+    workers: int = typer.Option(0, "--workers",
+                                help="Rendering processes (0 = usable cores, capped at 8); "
+                                     "the output bytes do not depend on it."),
 ) -> None:
     """Render a synthetic world and write it in an official on-disk layout."""
     from crossview.config import parse_overrides
@@ -45,6 +48,10 @@ def make(
         fields["pano_hw"] = (h, w)
     if cities:
         fields["cities"] = tuple(c.strip() for c in cities.split(",") if c.strip())
+    if workers < 0:
+        raise ConfigError(f"--workers: expected 0 (automatic) or a positive count, got {workers}")
+    if workers:
+        fields["workers"] = workers
     fields.update(parse_overrides(option))
     root = build_world(WorldConfig.from_dict(fields), out, geotiff=geotiff)
     typer.echo(str(root))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from crossview.config import Config
 from crossview.errors import ConfigError, unknown_name_error
@@ -17,6 +18,19 @@ VIGOR_CITY_ORIGINS = {
     "SanFrancisco": (37.7793, -122.4193),
     "Chicago": (41.8818, -87.6231),
 }
+
+
+MAX_AUTO_WORKERS = 8
+"""Cap of the automatic worker count: each worker holds its own render buffers."""
+
+
+def usable_cores(cap: int | None = None) -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's core count)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, cap) if cap else n)
 
 
 @dataclasses.dataclass
@@ -67,6 +81,11 @@ class WorldConfig(Config):
     """VIGOR cities (each its own region at its real-looking origin); fewer for small worlds."""
     jpeg_quality: int = 92
     """JPEG quality of tiles and panoramas."""
+    workers: int | None = None
+    """Rendering processes; ``None`` = the usable cores (at most :data:`MAX_AUTO_WORKERS`).
+
+    An execution option, not part of the world: any value writes the same bytes, and it is
+    left out of ``world.json``."""
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -79,6 +98,7 @@ class WorldConfig(Config):
             ("test_fraction", 0.0 <= self.test_fraction < 1.0 - self.val_fraction),
             ("camera_height_m", self.camera_height_m > 0), ("max_range_m", self.max_range_m > 1),
             ("jpeg_quality", 1 <= self.jpeg_quality <= 100),
+            ("workers", self.workers is None or self.workers >= 1),
         ]
         for name, ok in checks:
             if not ok:
@@ -106,6 +126,13 @@ class WorldConfig(Config):
         if self.pano_vfov_deg is not None:
             return float(self.pano_vfov_deg)
         return 90.0 if self.layout == "cvusa" else 180.0
+
+    @property
+    def resolved_workers(self) -> int:
+        """Number of rendering processes: ``workers``, or the usable cores (capped)."""
+        if self.workers is not None:
+            return int(self.workers)
+        return usable_cores(MAX_AUTO_WORKERS)
 
     @property
     def ground_resolution_m(self) -> float:

@@ -43,7 +43,8 @@ def export_geotiff(scene: Scene, epsg: int, easting0: float, northing0: float, o
     transform = from_origin(easting0 + g.x_min, northing0 + g.y_max, g.cell_m, g.cell_m)
     out_dir = Path(out_dir)
     paths = (out_dir / f"{prefix}_orthophoto.tif", out_dir / f"{prefix}_dsm.tif")
-    for path, data in zip(paths, (rgb, dsm[None]), strict=True):
+    layers: list[np.ndarray] = [rgb, dsm[None]]
+    for path, data in zip(paths, layers, strict=True):
         with atomic_path(path) as tmp:
             with rasterio.open(tmp, "w", driver="GTiff", width=n, height=n, count=data.shape[0],
                                dtype=data.dtype.name, crs=f"EPSG:{epsg}", transform=transform,

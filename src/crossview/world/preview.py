@@ -38,7 +38,7 @@ def contact_sheet(root: str | Path, out: str | Path, samples: int = 4, row_heigh
 def _fit(img: np.ndarray, height: int) -> np.ndarray:
     pil = Image.fromarray(img)
     w = max(1, round(pil.width * height / pil.height))
-    return np.asarray(pil.resize((w, height), Image.BILINEAR))
+    return np.asarray(pil.resize((w, height), Image.Resampling.BILINEAR))
 
 
 def _row(root: Path, row: dict[str, str], height: int) -> np.ndarray:

@@ -113,7 +113,8 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_cells:
     low = rng.standard_normal(coarse).astype(np.float32)
     out = ndimage.zoom(low, (shape[0] / coarse[0], shape[1] / coarse[1]), order=3,
                        grid_mode=True, mode="reflect")[: shape[0], : shape[1]]
-    out = np.pad(out, ((0, shape[0] - out.shape[0]), (0, shape[1] - out.shape[1])), mode="edge")
+    if out.shape != shape:  # np.pad copies even when there is nothing to pad (16M cells)
+        out = np.pad(out, ((0, shape[0] - out.shape[0]), (0, shape[1] - out.shape[1])), mode="edge")
     return ((out - out.mean()) / (out.std() + 1e-6)).astype(np.float32)
 
 
@@ -148,11 +149,13 @@ def _land_cover(scene: Scene, rng: np.random.Generator) -> None:
     # Water is flat: ponds take the lowest terrain height of their connected component.
     labels, count = ndimage.label(scene.material == M.WATER_M)
     if count:
-        lows = ndimage.minimum(scene.ground, labels, index=np.arange(1, count + 1))
-        level = np.concatenate([[0.0], lows]).astype(np.float32)[labels]
         water = labels > 0
-        scene.ground[water] = level[water]
-        scene.solid[water] = level[water]
+        pond = labels[water] - 1
+        # Per-pond minimum over the water cells only (ndimage.minimum sorts the whole grid).
+        lows = np.full(count, np.inf, np.float32)
+        np.minimum.at(lows, pond, scene.ground[water])
+        scene.ground[water] = lows[pond]
+        scene.solid[water] = lows[pond]
 
 
 def _roads(scene: Scene, rng: np.random.Generator) -> np.ndarray:
