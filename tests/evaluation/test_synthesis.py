@@ -13,6 +13,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from crossview.data.table import Pair, PairTable, Reference
 from crossview.errors import ConfigError, CrossviewError, InputFileError
 from crossview.evaluation import synthesis as S
+from crossview.geometry.polar import polar_transform
+from crossview.io import image_to_tensor
 from crossview.methods import create_method
 
 
@@ -171,9 +173,34 @@ def test_evaluate_synthesis_per_split(tmp_path):
     method = create_method("cde", "tiny")
     table = _table(tmp_path)
     results = S.evaluate_synthesis(method, table, batch_size=2, device="cpu")
-    assert set(results) == {"train", "val"} and results["val"]["count"] == 2
-    assert set(results["val"]) == {"psnr", "ssim", "sd", "rmse", "count"}
-    assert all(math.isfinite(v) for v in results["val"].values())
+    assert set(results) == {"train", "val"}
+    assert set(results["val"]) == {"generator", "polar_baseline"}
+    assert results["val"]["generator"]["count"] == 2
+    assert set(results["val"]["generator"]) == {"psnr", "ssim", "sd", "rmse", "count"}
+    assert all(math.isfinite(v) for m in results["val"].values() for v in m.values())
+    # Independently: PIL area (BOX) resize of the 40x220 panoramas, bilinear of the 80x80 tiles.
+    ground = torch.stack([
+        image_to_tensor(Image.open(tmp_path / f"g{i}.png").convert("RGB").resize(
+            (176, 32), Image.Resampling.BOX)) for i in (1, 2)
+    ])
+    tiles = torch.stack([
+        image_to_tensor(Image.open(tmp_path / f"a{i}.png").convert("RGB").resize(
+            (64, 64), Image.Resampling.BILINEAR)) for i in (1, 2)
+    ])
+    with torch.no_grad():
+        pred = method.eval().synthesize(tiles)
+    got = results["val"]["generator"]
+    assert got["psnr"] == pytest.approx(S.psnr(pred, ground).mean().item(), rel=1e-4)
+    assert got["ssim"] == pytest.approx(S.ssim(pred, ground).mean().item(), rel=1e-4)
+    base = results["val"]["polar_baseline"]
+    polar = polar_transform(tiles, 32, 176)
+    assert base["rmse"] == pytest.approx(S.rmse(polar, ground).mean().item(), rel=1e-4)
+    limited = S.evaluate_synthesis(method, table, ["val"], limit=1, device="cpu")["val"]
+    assert limited["generator"]["count"] == 1
+    for bad, message in (({"splits": ["test"]}, "not in the data"), ({"splits": []}, "no split"),
+                         ({"limit": 0}, "limit"), ({"batch_size": 0}, "batch_size")):
+        with pytest.raises(ConfigError, match=message):
+            S.evaluate_synthesis(method, table, device="cpu", **bad)
     (tmp_path / "g2.png").write_bytes(b"not an image")
     with pytest.raises(InputFileError, match="g2.png"):
         S.evaluate_synthesis(method, table.select("val"), device="cpu")

@@ -47,6 +47,48 @@ def _print_table(result: dict[str, Any]) -> None:
     Console(stderr=True).print(table)
 
 
+SYNTHESIS_COLUMNS = ("psnr", "ssim", "sd", "rmse", "lpips")
+"""Metric columns of ``crossview eval --synthesis`` (``lpips`` only with weights)."""
+
+
+def load_lpips_option(
+    net: str, backbone: Path | None, linear: Path | None
+) -> Any:
+    """Load the LPIPS model of ``--lpips-net/-backbone/-linear`` (``None`` without files)."""
+    from crossview.errors import ConfigError
+
+    if (backbone is None) != (linear is None):
+        raise ConfigError("LPIPS needs both --lpips-backbone and --lpips-linear (local files)")
+    if backbone is None:
+        return None
+    from crossview.evaluation.synthesis import load_lpips
+
+    return load_lpips(net, backbone, linear)  # type: ignore[arg-type]
+
+
+def print_synthesis_table(result: dict[str, Any]) -> None:
+    """One row per split and prediction (generator, polar baseline) of ``eval --synthesis``."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = [
+        (split, name, metrics)
+        for split, by_name in result["synthesis"].items()
+        for name, metrics in by_name.items()
+    ]
+    keys = [k for k in SYNTHESIS_COLUMNS if any(k in m for _, _, m in rows)]
+    table = Table(title=f"{result['method']} synthesis ({result['convention']} convention)")
+    for column in ("split", "prediction", *keys, "count"):
+        table.add_column(column, justify="left" if column in ("split", "prediction") else "right")
+
+    def cell(value: Any) -> str:
+        return "inf" if value is None else f"{value:.4f}"
+
+    for split, name, metrics in rows:
+        table.add_row(split, name, *(cell(metrics.get(k)) for k in keys), str(metrics["count"]))
+    Console(stderr=True).print(table)
+
+
 @app.command("eval-descriptors")
 def eval_descriptors(
     query: Path = typer.Option(..., "--query", help="(Q, D) float .npy of query descriptors."),

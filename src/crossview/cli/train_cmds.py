@@ -66,10 +66,22 @@ def eval_run(
     batch_size: int = typer.Option(64, "--batch-size", help="Images per forward pass."),
     fov: float | None = typer.Option(None, "--fov", help="Limited query FOV in degrees."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the metrics as JSON here."),
+    synthesis: bool = typer.Option(False, "--synthesis",
+                                   help="Score synthesized panoramas instead (psnr, ssim, sd, "
+                                        "rmse, lpips) vs the polar-tile baseline; --split may "
+                                        "list splits (val,test)."),
+    convention: str = typer.Option("sat2density", "--convention",
+                                   help="Synthesis metrics: sat2density or xfork."),
+    lpips_net: str = typer.Option("alex", "--lpips-net", help="LPIPS backbone: alex or squeeze."),
+    lpips_backbone: Path | None = typer.Option(None, "--lpips-backbone",
+                                               help="torchvision backbone state_dict (LPIPS)."),
+    lpips_linear: Path | None = typer.Option(None, "--lpips-linear",
+                                             help="LPIPS v0.1 linear weights (alex.pth)."),
 ) -> None:
     """Evaluate a trained model: R@1, R@5, R@10, R@1% (percent) under the data's protocol.
 
     Example: crossview eval --run runs/safa --data cvusa:/data/CVUSA --split val --json r.json
+    Synthesis: crossview eval --run runs/cde --synthesis --split val,test --json s.json
     """
     from crossview.errors import ConfigError
     from crossview.io import write_json_atomic
@@ -78,6 +90,22 @@ def eval_run(
 
     if (run is None) == (checkpoint is None):
         raise ConfigError("give exactly one of --run RUN or --checkpoint CKPT")
+    if synthesis and (fov is not None or protocol is not None):
+        raise ConfigError("--fov and --protocol apply to retrieval; drop them with --synthesis")
+    if not synthesis and (lpips_backbone or lpips_linear or convention != "sat2density"):
+        raise ConfigError("--convention and --lpips-* apply to --synthesis only")
+    if synthesis:  # the synthesis evaluator (crossview.evaluation.synthesis)
+        from crossview.cli.eval_cmds import load_lpips_option, print_synthesis_table
+        from crossview.training.steps import evaluate_synthesis_run
+
+        splits = [s.strip() for s in split.split(",") if s.strip()]
+        model = load_lpips_option(lpips_net, lpips_backbone, lpips_linear)
+        out = evaluate_synthesis_run(run or checkpoint, data, splits, which,  # type: ignore[arg-type]
+                                     batch_size, convention, model)
+        if json_out is not None:
+            write_json_atomic(json_out, out)
+        print_synthesis_table(out)
+        return
     result = evaluate_run(run or checkpoint, data, split, protocol, which,  # type: ignore[arg-type]
                           batch_size, fov)
     if json_out is not None:

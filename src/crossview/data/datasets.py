@@ -48,18 +48,26 @@ def crop_vfov_rows(
     return img.crop((0, top, img.width, top + keep))
 
 
-def load_ground(pair: Pair, spec: InputSpec, source_vfov_deg: float | None) -> Tensor:
-    """Decode, band-crop and resize a ground image to ``(3, *spec.ground_hw)`` float32 in [0, 1]."""
+def _ground_pixels(pair: Pair, spec: InputSpec, source_vfov_deg: float | None) -> np.ndarray:
     img = read_image(pair.ground)
     if pair.fov_deg is None:  # panoramas only; photos keep all their rows
         img = crop_vfov_rows(img, source_vfov_deg, spec.ground_vfov_deg)
     height, width = spec.ground_hw
-    return image_to_tensor(np.array(_resize(img, width, height, area=True)))  # writable copy
+    return np.array(_resize(img, width, height, area=True))
+
+
+def _tile_pixels(path: Any, size: int) -> np.ndarray:
+    return np.array(_resize(read_image(path), size, size, area=False))
+
+
+def load_ground(pair: Pair, spec: InputSpec, source_vfov_deg: float | None) -> Tensor:
+    """Decode, band-crop and resize a ground image to ``(3, *spec.ground_hw)`` float32 in [0, 1]."""
+    return image_to_tensor(_ground_pixels(pair, spec, source_vfov_deg))
 
 
 def load_tile(path: Any, size: int) -> Tensor:
     """Decode and resize an aerial tile to ``(3, size, size)`` float32 in [0, 1]."""
-    return image_to_tensor(np.array(_resize(read_image(path), size, size, area=False)))
+    return image_to_tensor(_tile_pixels(path, size))
 
 
 def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
@@ -84,6 +92,32 @@ class _TableDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.source_vfov_deg: float | None = table.extras.get("ground_vfov_deg")
+        # Decoded, resized uint8 pixels by (kind, index) when caching is on: at tiny input sizes
+        # JPEG decoding of full-size files costs more than the model, and a few thousand small
+        # images fit in memory (2,000 pairs at 32x128 + 64x64 are ~50 MB).
+        self._pixels: dict[tuple[str, int], np.ndarray] | None = None
+
+    def cache_images(self, enabled: bool = True) -> None:
+        """Keep decoded, resized images in memory after their first read (per process)."""
+        self._pixels = {} if enabled else None
+
+    def _ground(self, index: int) -> Tensor:
+        pair = self.table[index]
+        if self._pixels is None:
+            return load_ground(pair, self.spec, self.source_vfov_deg)
+        key = ("ground", index)
+        if key not in self._pixels:
+            self._pixels[key] = _ground_pixels(pair, self.spec, self.source_vfov_deg)
+        return image_to_tensor(self._pixels[key])
+
+    def _tile(self, ref_index: int) -> Tensor:
+        path, size = self.table.references[ref_index].path, self.spec.aerial_size
+        if self._pixels is None:
+            return load_tile(path, size)
+        key = ("tile", ref_index)
+        if key not in self._pixels:
+            self._pixels[key] = _tile_pixels(path, size)
+        return image_to_tensor(self._pixels[key])
 
     def set_epoch(self, epoch: int) -> None:
         """Change the random draws (augmentation, random FOV shifts) for a new epoch."""
@@ -121,10 +155,16 @@ class PairDataset(_TableDataset):
         super().__init__(table, spec, seed)
         self.augment = augment
 
+    def without_augmentation(self) -> PairDataset:
+        """The same pairs without augmentation, sharing this dataset's image cache."""
+        clean = PairDataset(self.table, self.spec, None, seed=self.seed)
+        clean._pixels = self._pixels
+        return clean
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         pair = self.table[index]
-        ground = load_ground(pair, self.spec, self.source_vfov_deg)
-        aerial = load_tile(self.table.references[pair.positive].path, self.spec.aerial_size)
+        ground = self._ground(index)
+        aerial = self._tile(pair.positive)
         extra: dict[str, Any] = {}
         if self.augment is not None:
             gen = sample_generator(self.seed, self.epoch, index)
@@ -174,7 +214,7 @@ class GroundDataset(_TableDataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         pair = self.table[index]
-        image = load_ground(pair, self.spec, self.source_vfov_deg)
+        image = self._ground(index)
         sample: dict[str, Any] = {"index": index, "id": pair.id}
         if self.fov_deg is not None and self.fov_deg < 360.0 and pair.fov_deg is None:
             fixed = None if self.shift == "random" else int(self.shift)
@@ -191,13 +231,24 @@ class ReferenceDataset(Dataset):
     def __init__(self, table: PairTable, spec: InputSpec) -> None:
         self.table = table
         self.spec = spec
+        self._pixels: dict[int, np.ndarray] | None = None
+
+    def cache_images(self, enabled: bool = True) -> None:
+        """Keep decoded, resized tiles in memory after their first read (per process)."""
+        self._pixels = {} if enabled else None
 
     def __len__(self) -> int:
         return len(self.table.references)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         ref = self.table.references[index]
-        return {"image": load_tile(ref.path, self.spec.aerial_size), "index": index, "id": ref.id}
+        if self._pixels is None:
+            image = load_tile(ref.path, self.spec.aerial_size)
+        else:
+            if index not in self._pixels:
+                self._pixels[index] = _tile_pixels(ref.path, self.spec.aerial_size)
+            image = image_to_tensor(self._pixels[index])
+        return {"image": image, "index": index, "id": ref.id}
 
     def __repr__(self) -> str:
         return (

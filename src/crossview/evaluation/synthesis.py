@@ -36,6 +36,7 @@ __all__ = [
     "evaluate_synthesis",
     "load_lpips",
     "lpips",
+    "polar_baseline",
     "psnr",
     "rmse",
     "sharpness_difference",
@@ -166,6 +167,34 @@ def synthesis_metrics(
     return out
 
 
+def _accumulate(
+    predictors: dict[str, Callable[[Tensor], Tensor]],
+    batches: Iterable[dict[str, Any]],
+    convention: Convention,
+    lpips_model: Any | None,
+    device: torch.device | str,
+) -> dict[str, dict[str, float]]:
+    """Mean metrics of every predictor over the same batches (each batch is read once)."""
+    sums: dict[str, dict[str, float]] = {name: {} for name in predictors}
+    count = 0
+    with torch.no_grad():
+        for batch in batches:
+            aerial = batch["aerial"].to(device)
+            target = batch["ground"].to(device).float()
+            for name, predict in predictors.items():
+                pred = predict(aerial).float().clamp(0.0, 1.0)
+                values = synthesis_metrics(pred, target, convention, lpips_model)
+                for key, value in values.items():
+                    sums[name][key] = sums[name].get(key, 0.0) + float(value.sum())
+            count += aerial.shape[0]
+    if count == 0:
+        raise CrossviewError("synthesis evaluation: no samples to evaluate")
+    return {
+        name: {**{k: v / count for k, v in totals.items()}, "count": count}
+        for name, totals in sums.items()
+    }
+
+
 def evaluate_batches(
     synthesize: Callable[[Tensor], Tensor],
     batches: Iterable[dict[str, Any]],
@@ -179,20 +208,8 @@ def evaluate_batches(
     ``method.synthesize`` or :func:`polar_baseline` (CDE Table 4, first row). Infinite PSNR/SD
     (identical images) are kept as ``inf``. Returns the means and ``count``.
     """
-    sums: dict[str, float] = {}
-    count = 0
-    with torch.no_grad():
-        for batch in batches:
-            pred = synthesize(batch["aerial"].to(device)).float().clamp(0.0, 1.0)
-            values = synthesis_metrics(
-                pred, batch["ground"].to(device).float(), convention, lpips_model
-            )
-            for key, value in values.items():
-                sums[key] = sums.get(key, 0.0) + float(value.sum())
-            count += pred.shape[0]
-    if count == 0:
-        raise CrossviewError("synthesis evaluation: no samples to evaluate")
-    return {**{k: v / count for k, v in sums.items()}, "count": count}
+    _check_convention(convention)
+    return _accumulate({"pred": synthesize}, batches, convention, lpips_model, device)["pred"]
 
 
 def evaluate_synthesis(
@@ -204,12 +221,14 @@ def evaluate_synthesis(
     lpips_model: Any | None = None,
     device: torch.device | str | None = None,
     limit: int | None = None,
-) -> dict[str, dict[str, float]]:
-    """Per-split mean synthesis metrics of ``method.synthesize`` on a :class:`PairTable`.
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per-split mean synthesis metrics of ``method.synthesize`` and of the polar baseline.
 
-    For ``crossview eval --synthesis``. Each pair's ground image is resized (area) to
-    ``method.input_spec.ground_hw`` and its positive tile (bilinear, antialiased) to
-    ``aerial_size``; a missing or corrupt file raises :class:`InputFileError`.
+    The evaluator of ``crossview eval --synthesis``. Pairs are read by the data pipeline
+    (:class:`~crossview.data.datasets.PairDataset` without augmentation: the ground image band-
+    cropped and resized to ``method.input_spec.ground_hw``, its positive tile to ``aerial_size``),
+    exactly as in training; a missing or corrupt file raises :class:`InputFileError`. The polar-
+    transformed tile itself (CDE Table 4, first row) is scored on the same pairs for comparison.
 
     Args:
         method: A method with ``can_synthesize`` (e.g. ``cde``).
@@ -219,58 +238,61 @@ def evaluate_synthesis(
         convention: ``"sat2density"`` (default) or ``"xfork"`` (see module docstring).
         lpips_model: An :class:`LPIPS` from :func:`load_lpips`, or ``None`` to skip LPIPS.
         device: Where to run (default :func:`crossview.device.get_device`).
-        limit: Evaluate at most this many pairs per split.
+        limit: Evaluate at most this many pairs per split (the first ones, in table order).
 
     Returns:
-        ``{split: {"psnr", "ssim", "sd", "rmse", ["lpips"], "count"}}``.
+        ``{split: {"generator": m, "polar_baseline": m}}`` with
+        ``m = {"psnr", "ssim", "sd", "rmse", ["lpips"], "count"}``.
 
     """
     from crossview.device import get_device
 
     if not getattr(method, "can_synthesize", False):
         raise ConfigError(f"method {getattr(method, 'name', method)!r} does not synthesize views")
+    _check_convention(convention)
+    if batch_size < 1:
+        raise ConfigError(f"batch_size: expected >= 1, got {batch_size}")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit: expected >= 1 pairs per split, got {limit}")
     dev = get_device(device)
+    was_training = method.training
     method.eval().to(dev)
     if lpips_model is not None:
         lpips_model.to(dev)
+    predictors = {
+        "generator": method.synthesize,
+        "polar_baseline": polar_baseline(tuple(method.input_spec.ground_hw)),
+    }
+    available = list(table.splits())
+    chosen = list(splits) if splits is not None else available
+    if not chosen:
+        raise ConfigError(f"no split to evaluate (splits: {available})")
     results = {}
-    for split in list(splits) if splits is not None else table.splits():
-        pairs = table.select(split).pairs[:limit]
-        batches = _table_batches(table, pairs, method.input_spec, batch_size)
-        results[split] = evaluate_batches(method.synthesize, batches, convention, lpips_model, dev)
+    try:
+        for split in chosen:
+            if split not in available:
+                raise ConfigError(f"split {split!r} not in the data (splits: {available})")
+            batches = _split_batches(table.select(split), method.input_spec, batch_size, limit)
+            results[split] = _accumulate(predictors, batches, convention, lpips_model, dev)
+    finally:
+        method.train(was_training)
     return results
 
 
-def _table_batches(
-    table: Any, pairs: list[Any], spec: Any, batch_size: int
-) -> Iterable[dict[str, Tensor]]:
-    from pathlib import Path
+def _split_batches(
+    table: Any, spec: Any, batch_size: int, limit: int | None
+) -> Iterable[dict[str, Any]]:
+    """Batches of un-augmented training pairs (``ground``, ``aerial``) of one split."""
+    from torch.utils.data import DataLoader, Subset
 
-    from crossview.io import load_image_tensor
+    from crossview.data.datasets import PairDataset
     from crossview.progress import track
 
-    def resolve(path: Path) -> Path:
-        return path if Path(path).is_absolute() else Path(table.root) / path
-
-    grounds, tiles = [], []
-    for pair in track(pairs, "synthesis eval"):
-        ground = load_image_tensor(resolve(pair.ground)).unsqueeze(0)
-        tile = load_image_tensor(resolve(table.references[pair.positive].path)).unsqueeze(0)
-        grounds.append(F.interpolate(ground, size=tuple(spec.ground_hw), mode="area"))
-        tiles.append(
-            F.interpolate(
-                tile,
-                size=(spec.aerial_size,) * 2,
-                mode="bilinear",
-                align_corners=False,
-                antialias=True,
-            ).clamp(0, 1)
-        )
-        if len(grounds) == batch_size:
-            yield {"ground": torch.cat(grounds), "aerial": torch.cat(tiles)}
-            grounds, tiles = [], []
-    if grounds:
-        yield {"ground": torch.cat(grounds), "aerial": torch.cat(tiles)}
+    dataset: Any = PairDataset(table, spec, None)
+    if limit is not None and limit < len(dataset):
+        dataset = Subset(dataset, range(limit))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    return track(loader, "synthesis eval", total=math.ceil(len(dataset) / batch_size))
 
 
 def polar_baseline(ground_hw: tuple[int, int]) -> Callable[[Tensor], Tensor]:

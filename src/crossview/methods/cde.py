@@ -171,6 +171,11 @@ class CDE(Method):
         _, _, safa = self._retrieval_modules()
         return safa(self._satellite_features(self.polar(aerial)))
 
+    @property
+    def can_synthesize(self) -> bool:
+        """Whether this model has a generator decoder (``False`` for ablation (i))."""
+        return bool(self.config.synthesis)
+
     def synthesize(self, aerial: Tensor) -> Tensor:
         """Tiles ``(B, 3, S, S)`` in [0, 1] -> street panoramas ``(B, 3, H, W)`` in [0, 1]."""
         if not self.config.synthesis:

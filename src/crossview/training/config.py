@@ -29,6 +29,10 @@ class TrainConfig(Config):
     """Seed of python, numpy and torch RNGs and of the samplers."""
     num_workers: int = 0
     """DataLoader worker processes."""
+    cache_images: bool = False
+    """Keep decoded, resized training and validation images in memory after their first read
+    (small inputs only: the tiny presets turn it on; with ``num_workers > 0`` each worker caches
+    its own share)."""
     sampler: Literal["random", "gps", "gps_then_similarity"] = "random"
     """Batch construction: shuffled, GPS-neighbour hard negatives, then visual-similarity ones."""
     similarity_from_epoch: int = 0
@@ -73,7 +77,8 @@ class TrainConfig(Config):
 
 
 RESUMABLE_CHANGES = frozenset({"max_steps", "time_budget_min", "epochs", "eval_every",
-                               "log_every", "num_workers", "checkpoint_every", "embed_batch_size"})
+                               "log_every", "num_workers", "checkpoint_every", "embed_batch_size",
+                               "cache_images"})
 """Fields that may differ between a run and its resumption (stop conditions and logistics)."""
 
 

@@ -176,3 +176,38 @@ def embed_run(run_or_checkpoint: str | Path, out: str | Path, data: str | None =
     with atomic_path(out) as tmp:
         pq.write_table(arrow, tmp)
     return Path(out)
+
+
+def evaluate_synthesis_run(run_or_checkpoint: str | Path, data: str | None = None,
+                           splits: list[str] | None = None, which: str = "best",
+                           batch_size: int = 64, convention: str = "sat2density",
+                           lpips_model: Any = None, device: str | None = None) -> dict[str, Any]:
+    """Synthesis metrics of a trained generator on ``splits`` of ``data`` (``eval --synthesis``).
+
+    Returns:
+        ``synthesis``: ``{split: {"generator": m, "polar_baseline": m}}`` with mean ``psnr``,
+        ``ssim``, ``sd``, ``rmse`` (+ ``lpips``) and ``count`` (see
+        :func:`crossview.evaluation.synthesis.evaluate_synthesis`; non-finite means are ``None``),
+        plus what was evaluated (method, checkpoint and its sha256, data, splits, convention).
+
+    """
+    from crossview.evaluation.synthesis import evaluate_synthesis, finite_or_none
+
+    model = _model(run_or_checkpoint, which)
+    if not model.method.can_synthesize:
+        raise ConfigError(f"{model.checkpoint_path}: method {model.method_name!r} has no generator "
+                          "to evaluate with --synthesis (use plain `crossview eval`)")
+    spec = _data_spec(model, data)
+    table = load_data(spec)
+    result = evaluate_synthesis(model.method, table, splits, batch_size, convention,  # type: ignore[arg-type]
+                                lpips_model, device)
+    return {
+        "synthesis": {
+            split: {name: {k: int(v) if k == "count" else finite_or_none(float(v))
+                           for k, v in m.items()} for name, m in by_name.items()}
+            for split, by_name in result.items()
+        },
+        "method": model.method_name, "checkpoint": str(model.checkpoint_path),
+        "checkpoint_sha256": model.checkpoint_sha256, "data": spec, "splits": list(result),
+        "convention": convention, "lpips": getattr(lpips_model, "net", None),
+    }

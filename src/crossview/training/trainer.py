@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from crossview.data.datasets import PairDataset
+from crossview.data.datasets import GroundDataset, PairDataset, ReferenceDataset
 from crossview.data.table import PairTable
 from crossview.errors import ConfigError, CrossviewError
 from crossview.inference import embed_aerial, embed_ground
@@ -46,6 +46,7 @@ from crossview.training.distributed import (
 from crossview.training.optim import build_optimizer, build_scheduler
 from crossview.training.records import append_metrics, headline, plain, write_learning_curve
 from crossview.training.rng import capture_rng, restore_rng, rng_preserved, seed_everything
+from crossview.training.samples import sample_batch, write_samples
 from crossview.training.sampling import ResumableShardSampler
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class Trainer:
         self.similarity_active = False
         self._evaluated_step = -1
         self._saved_step = -1
+        self._samples: dict[str, Any] | None = None  # fixed batch of the samples hook
 
     # --- set-up ------------------------------------------------------------------------------
     @property
@@ -157,6 +159,14 @@ class Trainer:
             assert self.train_table is not None  # checked in __init__
             self._train_dataset = PairDataset(self.train_table, self.method.input_spec,
                                               rd.augment_config(cfg.augment), seed=cfg.seed)
+            if cfg.cache_images:
+                self._train_dataset.cache_images()
+        if cfg.cache_images and self._val_data is None and self.val_table is not None:
+            spec = self.method.input_spec
+            ground, aerial = GroundDataset(self.val_table, spec), ReferenceDataset(self.val_table, spec)
+            ground.cache_images()
+            aerial.cache_images()
+            self._val_data = (ground, aerial)
         n = len(self._train_dataset)  # type: ignore[arg-type]
         self.inner_sampler = rd.make_batch_sampler(cfg, self.train_table, n, self.similarity_active)
         self.sampler = ResumableShardSampler(self.inner_sampler, cfg.batch_size, self.dist.rank,
@@ -390,6 +400,7 @@ class Trainer:
         if self.dist.is_main:
             with rng_preserved():
                 metrics = self._compute_metrics()
+                self._write_samples()
             self._record(metrics)
         barrier(self.dist)
 
@@ -403,6 +414,15 @@ class Trainer:
         a = embed_aerial(self.method, aerial, cfg.embed_batch_size, self.device)
         result = plain(evaluate_protocol(g, a, self.val_table, protocol=cfg.eval_protocol))
         return {**headline(result), "protocol": result.get("protocol"), "details": result}
+
+    def _write_samples(self) -> None:
+        """Write sample images of a method that defines ``visualize`` (training.samples)."""
+        if not hasattr(self.method, "visualize") or self.val_table is None:
+            return
+        if self._samples is None:  # the same validation pairs at every evaluation
+            self._samples = sample_batch(self.val_table, self.method)
+        write_samples(self.method, rd.to_device(self._samples, self.device), self.step, self.out,
+                      self._writer)
 
     def _record(self, metrics: dict[str, Any]) -> None:
         record = {"epoch": self.epoch, "step": self.step, "minutes": self._elapsed() / 60,
@@ -435,7 +455,7 @@ class Trainer:
         cfg = self.config
         data = self._train_dataset
         if isinstance(data, PairDataset):  # the same pairs without augmentation
-            data = PairDataset(data.table, self.method.input_spec, None, seed=cfg.seed)
+            data = data.without_augmentation()
         n, dim = len(data), int(self.method.descriptor_dim)  # type: ignore[arg-type]
         g, a = torch.zeros(n, dim), torch.zeros(n, dim)
         if self.dist.is_main:

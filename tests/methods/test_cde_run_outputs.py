@@ -1,0 +1,201 @@
+"""A tiny cde run through the one trainer: sample grids at each evaluation, ``eval --synthesis``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from crossview.cli import main
+from crossview.errors import ConfigError, CrossviewError
+from crossview.evaluation import synthesis as S
+from crossview.geometry.polar import polar_transform
+from crossview.io import load_image_tensor
+from crossview.methods import create_method
+from crossview.training.checkpoint import load_run, save_checkpoint
+from crossview.training.samples import write_samples
+from crossview.training.steps import train
+
+HW, SIZE = (32, 176), 64  # the tiny preset's sizes: the world is rendered at them (no resizing)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from crossview.world import make_world
+
+    return Path(
+        make_world(
+            tmp_path_factory.mktemp("world"),
+            "cvusa",
+            pairs=8,
+            seed=0,
+            tile_px=SIZE,
+            tile_m=40.0,
+            region_m=300.0,
+            pano_hw=HW,
+            val_fraction=0.25,
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def run(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two epochs of two steps (6 train pairs, batch 3), evaluated after each epoch."""
+    out = tmp_path_factory.mktemp("run") / "cde"
+    overrides = {"train.batch_size": 3, "train.epochs": 2, "train.eval_every": 1}
+    result = train("cde", f"cvusa:{world}", out, "tiny", overrides, device="cpu")
+    assert (result.step, result.stopped) == (4, "completed")
+    return out
+
+
+def _pairs(world: Path, split: str) -> dict[str, torch.Tensor]:
+    """Ground panoramas and their tiles of ``split``, read straight from the world's files."""
+    with open(world / "crossview_gt" / "samples.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == split]
+    return {
+        "ground": torch.stack([load_image_tensor(world / r["ground"]) for r in rows]),
+        "aerial": torch.stack([load_image_tensor(world / r["aerial"]) for r in rows]),
+    }
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["crossview", "--device", "cpu", *args])
+    with pytest.raises(SystemExit) as info:
+        main()
+    return info.value.code or 0
+
+
+def test_sample_grids_written_at_each_evaluation(run: Path, world: Path) -> None:
+    files = sorted(p.name for p in (run / "samples").iterdir())
+    assert files == ["step_0000002_samples.png", "step_0000004_samples.png"]
+    val = _pairs(world, "val")
+    n = val["ground"].shape[0]
+    assert n == 2
+    # The last grid equals tile / polar / synthesis / real of the final model on the val pairs.
+    method = load_run(run, which="last").method.eval()
+    with torch.no_grad():
+        synth = method.synthesize(val["aerial"])
+    polar = polar_transform(val["aerial"], *HW)
+    tile = torch.nn.functional.interpolate(
+        val["aerial"], size=(HW[0], HW[0]), mode="bilinear", align_corners=False, antialias=True
+    )
+    tile_row = torch.zeros(n, 3, *HW)
+    tile_row[..., : HW[0]] = tile
+    want = torch.stack([tile_row, polar, synth, val["ground"]], 1)  # (n, rows, 3, H, W)
+    want = want.permute(2, 0, 1, 3, 4).reshape(3, n * 4 * HW[0], HW[1])
+    last = load_image_tensor(run / "samples" / "step_0000004_samples.png")
+    assert last.shape == want.shape
+    assert (last - want).abs().max() <= 1 / 255 + 1e-4
+    # Same items every time: the real-panorama rows of both evaluations are identical.
+    first = load_image_tensor(run / "samples" / "step_0000002_samples.png")
+    rows = first.reshape(3, n, 4, *HW)
+    assert torch.equal(rows[:, :, 3], last.reshape(3, n, 4, *HW)[:, :, 3])
+    assert not torch.equal(rows[:, :, 2], last.reshape(3, n, 4, *HW)[:, :, 2])  # G trained
+    # And TensorBoard holds one image per evaluation.
+    events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    images = events.Images("samples/samples")
+    assert [e.step for e in images] == [2, 4]
+    assert (images[0].height, images[0].width) == (n * 4 * HW[0], HW[1])
+
+
+def test_samples_hook_rejects_bad_visualize_output(tmp_path: Path, monkeypatch) -> None:
+    method = create_method("cde", "tiny").train()
+    batch = {"ground": torch.rand(2, 3, *HW), "aerial": torch.rand(2, 3, SIZE, SIZE)}
+    monkeypatch.setattr(method, "visualize", lambda b, k: {"grid": torch.rand(1, 8, 8)})
+    with pytest.raises(CrossviewError, match=r"visualize\(\)\['grid'\].*\(3, H, W\).*\(1, 8, 8\)"):
+        write_samples(method, batch, 3, tmp_path)
+    monkeypatch.setattr(method, "visualize", lambda b, k: {"a/b": torch.rand(3, 8, 8)})
+    with pytest.raises(CrossviewError, match="file-name-safe"):
+        write_samples(method, batch, 3, tmp_path)
+    assert method.training  # the training flag is restored after a failing call
+    assert not (tmp_path / "samples").exists()
+
+
+def test_eval_synthesis_equals_metrics_of_synthesize(run: Path, world: Path, monkeypatch) -> None:
+    out = run.parent / "synthesis.json"
+    code = _cli(
+        monkeypatch, "eval", "--run", str(run), "--which", "last", "--synthesis",
+        "--split", "val,train", "--batch-size", "4", "--json", str(out),
+    )
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["method"] == "cde" and result["splits"] == ["val", "train"]
+    assert result["convention"] == "sat2density" and result["lpips"] is None
+    method = load_run(run, which="last").method.eval()
+    for split in ("val", "train"):
+        pairs = _pairs(world, split)
+        with torch.no_grad():
+            pred = method.synthesize(pairs["aerial"])
+        polar = polar_transform(pairs["aerial"], *HW)
+        for name, images in (("generator", pred), ("polar_baseline", polar)):
+            got = result["synthesis"][split][name]
+            assert got["count"] == pairs["ground"].shape[0]
+            for key, fn in (("psnr", S.psnr), ("ssim", S.ssim), ("rmse", S.rmse),
+                            ("sd", S.sharpness_difference)):
+                want = fn(images, pairs["ground"]).mean().item()
+                assert got[key] == pytest.approx(want, rel=1e-4, abs=1e-6), (split, name, key)
+
+
+def test_eval_synthesis_xfork_and_lpips_from_local_files(run: Path, world: Path, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    torch.manual_seed(1)
+    # Random weights in the torchvision / LPIPS v0.1 file formats (no download in tests).
+    backbone = {
+        f"features.{k}": torch.randn_like(v) * 0.1
+        for k, v in S.LPIPS("squeeze").features.state_dict().items()
+    }
+    channels = [64, 128, 256, 384, 384, 512, 512]
+    linear = {f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1) for k, c in enumerate(channels)}
+    torch.save(backbone, tmp_path / "squeeze_backbone.pth")
+    torch.save(linear, tmp_path / "squeeze.pth")
+    out = tmp_path / "s.json"
+    code = _cli(
+        monkeypatch, "eval", "--run", str(run), "--which", "last", "--synthesis",
+        "--convention", "xfork", "--lpips-net", "squeeze",
+        "--lpips-backbone", str(tmp_path / "squeeze_backbone.pth"),
+        "--lpips-linear", str(tmp_path / "squeeze.pth"), "--json", str(out),
+    )
+    assert code == 0
+    got = json.loads(out.read_text())["synthesis"]["val"]["generator"]
+    model = S.load_lpips("squeeze", tmp_path / "squeeze_backbone.pth", tmp_path / "squeeze.pth")
+    pairs = _pairs(world, "val")
+    with torch.no_grad():
+        pred = load_run(run, which="last").method.eval().synthesize(pairs["aerial"])
+    assert got["lpips"] == pytest.approx(model(pred, pairs["ground"]).mean().item(), rel=1e-4)
+    assert got["ssim"] == pytest.approx(S.ssim(pred, pairs["ground"], "xfork").mean().item(),
+                                        rel=1e-4)
+    assert got["psnr"] == pytest.approx(S.psnr(pred, pairs["ground"], "xfork").mean().item(),
+                                        rel=1e-4)
+
+
+def test_eval_synthesis_errors(run: Path, world: Path, tmp_path: Path, monkeypatch,
+                               capsys) -> None:
+    # A model without a generator (ablation i): one line naming the checkpoint.
+    ablation = create_method("cde", "tiny", synthesis=False)
+    save_checkpoint(tmp_path / "abl" / "checkpoints" / "last.pt", ablation)
+    args = ["eval", "--run", str(tmp_path / "abl"), "--which", "last", "--synthesis",
+            "--data", f"cvusa:{world}"]
+    assert _cli(monkeypatch, *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no generator" in err and "last.pt" in err and len(err.splitlines()) == 1
+    bad = [
+        (["--split", "test"], "split 'test' not in the data"),
+        (["--convention", "pix2pix"], "unknown synthesis-metric convention"),
+        (["--lpips-backbone", str(tmp_path / "x.pth")], "both --lpips-backbone and --lpips-linear"),
+        (["--fov", "90"], "apply to retrieval"),
+    ]
+    for extra, message in bad:
+        assert _cli(monkeypatch, "eval", "--run", str(run), "--which", "last", "--synthesis",
+                    *extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+    assert _cli(monkeypatch, "eval", "--run", str(run), "--convention", "xfork") == 2
+    assert "apply to --synthesis only" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="does not synthesize"):
+        S.evaluate_synthesis(ablation, None)
