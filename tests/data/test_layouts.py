@@ -218,6 +218,28 @@ def test_vigor_cross_area_splits_by_city(tmp_path: Path) -> None:
     assert [p.id for p in alias] == [p.id for p in table] and alias.layout == "vigor-cross"
 
 
+def test_vigor_city_subsets(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+
+    make_vigor_fixture(tmp_path, panos_per_city=2, tiles_per_city=4)
+    picked = load_layout("vigor", tmp_path, cities="Seattle,Chicago")
+    assert {p.extras["city"] for p in picked} == {"Seattle", "Chicago"} and len(picked) == 4
+    assert len(picked.references) == 8
+    with pytest.raises(ConfigError, match="cities must be among"):
+        load_layout("vigor", tmp_path, cities="Paris")
+    with pytest.raises(ConfigError, match="needs a train city"):
+        load_layout("vigor-cross", tmp_path, cities="Seattle")
+    for city in ("Chicago", "SanFrancisco", "Seattle"):  # a one-city region, as the demo's
+        shutil.rmtree(tmp_path / "splits" / city)
+    with caplog.at_level("WARNING"):
+        table = load_layout("vigor", tmp_path)
+    assert {p.extras["city"] for p in table} == {"NewYork"} and len(table) == 2
+    assert "reading 1 of 4 cities (NewYork)" in caplog.text
+    shutil.rmtree(tmp_path / "splits" / "NewYork")
+    with pytest.raises(InputFileError, match="no VIGOR city split folder"):
+        load_layout("vigor", tmp_path)
+
+
 def test_vigor_malformed_label_rows(tmp_path: Path) -> None:
     make_vigor_fixture(tmp_path, panos_per_city=2, tiles_per_city=4)
     label = tmp_path / "splits" / "Seattle" / "same_area_balanced_train.txt"

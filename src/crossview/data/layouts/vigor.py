@@ -21,6 +21,7 @@ tiles are stored at another size; the synthetic world's ``tiles.csv`` overrides 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from crossview.data.layouts._common import (
 )
 from crossview.data.table import Pair, PairTable, Reference
 from crossview.errors import ConfigError, InputFileError
+
+logger = logging.getLogger(__name__)
 
 CITIES = ("Chicago", "NewYork", "SanFrancisco", "Seattle")
 CROSS_TRAIN = ("NewYork", "Seattle")
@@ -189,15 +192,40 @@ def _read_labels(
     return pairs
 
 
+def _cities(root: Path, area: str, cities: str | tuple[str, ...] | list[str] | None) -> list[str]:
+    """The cities to read: as given, else those with a ``splits/<City>`` folder (all four in the
+    real dataset; a synthetic region may have one). Fewer than four is logged, never silent."""
+    if cities is None:
+        found = [c for c in CITIES if (root / "splits" / c).is_dir()
+                 or (root / "splits__corrected" / c).is_dir()]
+        if not found:
+            raise InputFileError(root / "splits", f"no VIGOR city split folder ({', '.join(CITIES)})")
+        if len(found) < len(CITIES):
+            logger.warning("vigor %s: reading %d of %d cities (%s); the others have no splits "
+                           "folder", root, len(found), len(CITIES), ", ".join(found))
+        chosen = found
+    else:
+        chosen = [c.strip() for c in cities.split(",")] if isinstance(cities, str) else list(cities)
+        unknown = [c for c in chosen if c not in CITIES]
+        if unknown or not chosen:
+            raise ConfigError(f"vigor: cities must be among {', '.join(CITIES)}, got {chosen}")
+    if area == "cross" and not (set(chosen) & set(CROSS_TRAIN) and set(chosen) & set(CROSS_TEST)):
+        raise ConfigError(f"vigor cross-area needs a train city ({', '.join(CROSS_TRAIN)}) and a "
+                          f"test city ({', '.join(CROSS_TEST)}); have {', '.join(chosen)}")
+    return [c for c in CITIES if c in chosen]
+
+
 @register_layout("vigor")
-def read_vigor(root: Path, problems: Problems, area: str = "same") -> PairTable:
-    """Read VIGOR at ``root``; ``area`` is ``"same"`` (default) or ``"cross"``."""
+def read_vigor(root: Path, problems: Problems, area: str = "same",
+               cities: str | tuple[str, ...] | None = None) -> PairTable:
+    """Read VIGOR at ``root``; ``area`` is ``"same"`` (default) or ``"cross"``; ``cities`` (names
+    or a comma-separated string) defaults to every city with a split folder."""
     if area not in ("same", "cross"):
         raise ConfigError(f"vigor: area must be 'same' or 'cross', got {area!r}")
     by_ground, by_aerial = read_world_truth(root)
     refs: list[Reference] = []
     pairs: list[Pair] = []
-    for city in CITIES:
+    for city in _cities(root, area, cities):
         split = None if area == "same" else ("train" if city in CROSS_TRAIN else "test")
         tiles = _read_tiles(root, city, split, problems, by_aerial, refs)
         if area == "same":
@@ -220,6 +248,7 @@ def read_vigor(root: Path, problems: Problems, area: str = "same") -> PairTable:
 
 
 @register_layout("vigor-cross")
-def read_vigor_cross(root: Path, problems: Problems) -> PairTable:
+def read_vigor_cross(root: Path, problems: Problems,
+                     cities: str | tuple[str, ...] | None = None) -> PairTable:
     """VIGOR cross-area split (train New York + Seattle, test Chicago + San Francisco)."""
-    return read_vigor(root, problems, area="cross")
+    return read_vigor(root, problems, area="cross", cities=cities)
