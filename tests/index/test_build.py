@@ -47,3 +47,21 @@ def test_resume_skips_present_tiles(tmp_path, pool_method):
     assert len(again) == 10 and again.tile_ids() == {t.tile_id for t in tiles}
     again = build_index(tiles, out, pool_method, "pool", "c" * 64, batch_size=3)
     assert len(again) == 10
+
+
+def test_sharded_rerun_after_merge_embeds_nothing_again(tmp_path, pool_method):
+    tiles = _tiles(tmp_path)
+    out = str(tmp_path / "idx")
+    for rank in range(2):
+        build_index(
+            tiles, out, pool_method, "pool", "c" * 64, batch_size=4, rank=rank, world_size=2
+        )
+    assert len(merge_shards(out, 2)) == 10
+    # The same torchrun command again: every tile is already in the final table.
+    for rank in range(2):
+        shard = build_index(
+            tiles, out, pool_method, "pool", "c" * 64, batch_size=4, rank=rank, world_size=2
+        )
+        assert len(shard) == 0
+    merged = merge_shards(out, 2)
+    assert len(merged) == 10 and merged.tile_ids() == {t.tile_id for t in tiles}

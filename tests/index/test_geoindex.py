@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from crossview.errors import CrossviewError
+from crossview.errors import ConfigError, CrossviewError
 from crossview.index.geoindex import COLUMNS, GeoIndex
 
 DIM = 16
@@ -105,6 +105,8 @@ def test_ann_recall_on_clustered_data(tmp_path):
         index.search(vecs[:1], k=10, exact=False)
     index.create_ann(num_partitions=16, num_sub_vectors=4)
     assert index.has_ann
+    with pytest.raises(ConfigError, match="nprobes"):
+        index.search(vecs[:1], k=10, exact=False, nprobes=0)
     queries = vecs[rng.choice(3000, 30, replace=False)]
     exact = index.search(queries, k=10)
     approx = index.search(queries, k=10, exact=False, nprobes=4, refine_factor=20)

@@ -112,3 +112,44 @@ def test_bad_inputs(pano_index, tmp_path):
         locate([paths[0]], index, method, "d" * 64)
     with pytest.raises(ConfigError, match="heading"):
         locate([paths[0]], index, method, SHA, heading="east")
+
+
+def test_missing_query_fails_before_any_embedding(pano_index, tmp_path):
+    index, method, paths = pano_index
+    calls = []
+    original = method.encode_ground
+    method.encode_ground = lambda x: calls.append(len(x)) or original(x)
+    with pytest.raises(InputFileError, match="gone.png: file not found"):
+        locate([paths[0], paths[1], tmp_path / "gone.png"], index, method, SHA, heading=0.0)
+    assert calls == []
+
+
+def test_ann_locate_reranks_with_exact_scores(pano_index):
+    import numpy as np
+
+    index, method, paths = pano_index
+    rng = np.random.default_rng(9)
+    extra = rng.standard_normal((260, method.descriptor_dim)).astype(np.float32)
+    extra /= np.linalg.norm(extra, axis=1, keepdims=True)
+    index.add(
+        {
+            "tile_id": [f"r{i}" for i in range(260)],
+            "path": ["none.png"] * 260,
+            "lat": [41.0] * 260,
+            "lon": [-105.0] * 260,
+            "utm_e": [0.0] * 260,
+            "utm_n": [0.0] * 260,
+            "utm_zone": ["13T"] * 260,
+            "ground_resolution_m": [1.0] * 260,
+        },
+        extra,
+    )
+    index.create_ann(num_partitions=2, num_sub_vectors=12)
+    [exact] = locate([paths[3]], index, method, SHA, top_k=5, heading=0.0)
+    [approx] = locate([paths[3]], index, method, SHA, top_k=5, heading=0.0, exact=False, nprobes=2)
+    # All partitions probed and the PQ hits re-ranked with stored vectors: the exact answer.
+    assert [c.tile_id for c in approx.candidates] == [c.tile_id for c in exact.candidates]
+    assert [c.score for c in approx.candidates] == pytest.approx(
+        [c.score for c in exact.candidates], abs=1e-5
+    )
+    assert approx.candidates[0].tile_id == "p03"

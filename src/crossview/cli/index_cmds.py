@@ -29,7 +29,11 @@ def index_build(
     batch_size: int = typer.Option(32, "--batch-size", help="Tiles per forward pass / commit."),
     which: str = typer.Option("best", "--which", help="Checkpoint of the run: best or last."),
 ) -> None:
-    """Embed aerial tiles into an index; resumes, and shards over torchrun ranks."""
+    """Embed aerial tiles into an index; resumes, and shards over torchrun ranks.
+
+    Under torchrun put ``--`` before ``index``: ``torchrun ... -m crossview -- index build --run
+    R ...`` (torchrun would read ``--run`` as an abbreviation of its own ``--run-path``).
+    """
     from crossview.index.build import build_index, dist_context, merge_shards, read_tile_source
     from crossview.training.checkpoint import load_run
 
@@ -54,6 +58,7 @@ def index_build(
         if rank == 0:
             index = merge_shards(out, world_size)
         dist.barrier()
+        dist.destroy_process_group()  # a clean exit (no leaked gloo/NCCL group warnings)
     if rank == 0:
         typer.echo(
             f"{out}: {len(index)} tiles indexed with {model.method_name} "
@@ -142,6 +147,9 @@ def locate_cmd(
     near: str | None = typer.Option(None, "--near", help="Prior centre LAT,LON."),
     radius: float | None = typer.Option(None, "--radius", help="Prior radius in metres."),
     ann: bool = typer.Option(False, "--ann", help="Use the IVF-PQ index instead of exact search."),
+    nprobes: int = typer.Option(
+        20, "--nprobes", help="IVF partitions probed with --ann (more: higher recall, slower)."
+    ),
     json_out: Path | None = typer.Option(
         None, "--json", help="Write results as JSON (+ .geojson)."
     ),
@@ -173,6 +181,7 @@ def locate_cmd(
         radius_m=radius_m,
         vfov_deg=vfov,
         exact=not ann,
+        nprobes=nprobes,
     )
     doc = results_to_json(results)
     if json_out is not None:

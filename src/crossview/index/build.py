@@ -123,6 +123,10 @@ def build_index(
         checkpoint_path=checkpoint_path,
     )
     done = index.tile_ids()
+    if world_size > 1:
+        # A sharded re-run after a completed (or partly merged) build: tiles already in the
+        # final table need no shard row (the merge would drop them as duplicates anyway).
+        done |= _merged_ids(out, method_name, checkpoint_sha256)
     todo = [t for i, t in enumerate(tiles) if i % world_size == rank and t.tile_id not in done]
     if done:
         logger.info("%s: %d tiles already indexed, %d to go", uri, len(done), len(todo))
@@ -134,6 +138,16 @@ def build_index(
         desc = encode(method, load_tiles([t.path for t in batch], size), device, "aerial")
         index.add({c: [getattr(t, c) for t in batch] for c in COLUMNS}, desc)
     return index
+
+
+def _merged_ids(out: str, method_name: str, checkpoint_sha256: str) -> set[str]:
+    """Tile ids already in the final index at ``out`` (empty when there is none yet)."""
+    try:
+        final = GeoIndex.open(out)
+    except CrossviewError:
+        return set()
+    final.check_compatible(method_name, checkpoint_sha256)
+    return final.tile_ids()
 
 
 def merge_shards(out: str, world_size: int, remove: bool = True) -> GeoIndex:

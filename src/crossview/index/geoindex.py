@@ -241,14 +241,16 @@ class GeoIndex:
         """Build (or rebuild) the IVF-PQ index for approximate search.
 
         Defaults follow LanceDB's guidance: about sqrt(N) partitions, and sub-vectors of 8
-        dimensions (a divisor of D, so every PQ code covers whole dimensions).
+        dimensions (a divisor of D, so every PQ code covers whole dimensions). Partitions are
+        capped at N/256: LanceDB trains k-means on 256 samples per partition and silently trains
+        fewer partitions otherwise, so the returned count would not be the one in use.
         """
         from lancedb.index import IvfPq
 
         n = len(self)
         if n < 256:
             raise CrossviewError(f"index {self.uri}: {n} rows are too few for IVF-PQ (need >= 256)")
-        parts = num_partitions or max(1, int(round(math.sqrt(n))))
+        parts = num_partitions or max(1, min(int(round(math.sqrt(n))), n // 256))
         subs = num_sub_vectors or _default_sub_vectors(self.info.dim)
         if self.info.dim % subs:
             raise ConfigError(
@@ -302,6 +304,8 @@ class GeoIndex:
             raise CrossviewError(
                 f"index {self.uri} is empty; build it with `crossview index build`"
             )
+        if not exact and nprobes < 1:
+            raise ConfigError(f"nprobes must be >= 1, got {nprobes}")
         if not exact and not self.has_ann:
             raise CrossviewError(f"index {self.uri} has no ANN index; run `crossview index ann`")
         where = _bbox_sql(near, radius_m) if near is not None and radius_m is not None else None

@@ -120,6 +120,7 @@ def locate(
     vfov_deg: float | None = None,
     exact: bool = True,
     nprobes: int = 20,
+    refine_factor: int | None = 10,
     device: torch.device | None = None,
 ) -> list[QueryResult]:
     """Localize ground images against ``index`` (see the module docstring for orientation/FOV).
@@ -139,6 +140,8 @@ def locate(
             to the method's ``ground_vfov_deg`` band as in training. ``None`` = already cropped.
         exact: Exact search (``True``) or the ANN index.
         nprobes: IVF partitions probed (ANN only).
+        refine_factor: Re-rank ``top_k * refine_factor`` PQ hits with the stored vectors (ANN
+            only; ``None`` keeps the PQ-approximate scores).
         device: Torch device (default :func:`crossview.device.get_device`).
 
     Returns:
@@ -158,19 +161,25 @@ def locate(
     device = device or get_device()
     method = method.to(device).eval()
     ground_hw = tuple(method.input_spec.ground_hw)
+    # Read every query before embedding any: a missing or corrupt file among many fails at once,
+    # not after minutes of work on the ones before it. Only the model-sized panorama is kept.
+    vfov, band = (vfov_deg if fov >= 360 else None), method.input_spec.ground_vfov_deg
+    panos = [prepare_query(load_query(p, vfov, band), ground_hw, fov) for p in images]  # type: ignore[arg-type]
     results = []
-    for path in images:
-        image = load_query(
-            path, vfov_deg if fov >= 360 else None, method.input_spec.ground_vfov_deg
-        )
-        pano = prepare_query(image, ground_hw, fov)  # type: ignore[arg-type]
+    for path, pano in zip(images, panos, strict=True):
         # Roll so that the chosen heading's view sits at north (column W/2): roll by -heading.
         rolls = roll_panorama(
             pano[None].expand(len(headings), -1, -1, -1), torch.tensor([-h for h in headings])
         )
         desc = encode(method, rolls, device, "ground")
         hits = index.search(
-            desc, k=top_k, near=near, radius_m=radius_m, exact=exact, nprobes=nprobes
+            desc,
+            k=top_k,
+            near=near,
+            radius_m=radius_m,
+            exact=exact,
+            nprobes=nprobes,
+            refine_factor=refine_factor,
         )
         cands, cand_headings = _best_over_rolls(hits, headings, top_k)
         results.append(QueryResult(str(path), cands, known, cand_headings, fov))
