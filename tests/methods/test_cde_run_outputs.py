@@ -199,3 +199,67 @@ def test_eval_synthesis_errors(run: Path, world: Path, tmp_path: Path, monkeypat
     assert "apply to --synthesis only" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="does not synthesize"):
         S.evaluate_synthesis(ablation, None)
+
+
+def test_validation_metrics_include_synthesis(run: Path, world: Path) -> None:
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    last = records[-1]["metrics"]
+    val = _pairs(world, "val")
+    method = load_run(run, which="last").method.eval()
+    with torch.no_grad():
+        pred = method.synthesize(val["aerial"])
+    for key, fn in (("PSNR", S.psnr), ("SSIM", S.ssim), ("RMSE", S.rmse),
+                    ("SD", S.sharpness_difference)):
+        assert last[key] == pytest.approx(fn(pred, val["ground"]).mean().item(), rel=1e-4), key
+    baseline = S.psnr(polar_transform(val["aerial"], *HW), val["ground"]).mean().item()
+    assert last["synthesis"]["polar_baseline"]["psnr"] == pytest.approx(baseline, rel=1e-4)
+    assert last["synthesis"]["generator"]["count"] == 2
+    # A retrieval method keeps selecting best.pt by R@1.
+    best = max(records, key=lambda r: r["metrics"]["R@1"])
+    assert torch.load(run / "checkpoints" / "best.pt", weights_only=False)["state"]["step"] \
+        == best["step"]
+    curve = json.loads((run / "learning_curve.json").read_text())
+    assert [p["PSNR"] for p in curve["points"]] == [r["metrics"]["PSNR"] for r in records]
+
+
+def test_without_retrieval_trains_with_validation_and_best_by_psnr(
+    world: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    out = tmp_path / "no_r"
+    overrides = {"method.retrieval": False, "train.batch_size": 3, "train.epochs": 3}
+    result = train("cde", f"cvusa:{world}", out, "tiny", overrides, device="cpu")
+    assert result.stopped == "completed"
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 3
+    assert all("R@1" not in r["metrics"] and r["metrics"]["PSNR"] > 0 for r in records)
+    best = max(records, key=lambda r: r["metrics"]["PSNR"])
+    assert result.best_metrics["PSNR"] == best["metrics"]["PSNR"]
+    assert torch.load(out / "checkpoints" / "best.pt", weights_only=False)["state"]["step"] \
+        == best["step"]
+    # Retrieval evaluation of this run is refused in one line; synthesis evaluation works.
+    assert _cli(monkeypatch, "eval", "--run", str(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no retrieval branch" in err and "best.pt" in err and len(err.splitlines()) == 1
+    assert _cli(monkeypatch, "eval", "--run", str(out), "--synthesis", "--json",
+                str(tmp_path / "s.json")) == 0
+    got = json.loads((tmp_path / "s.json").read_text())["synthesis"]["val"]["generator"]
+    assert got["psnr"] == pytest.approx(best["metrics"]["PSNR"], rel=1e-4)
+
+
+def test_best_metric_option(world: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rmse"
+    overrides = {"train.batch_size": 3, "train.epochs": 3, "train.best_metric": "RMSE"}
+    result = train("cde", f"cvusa:{world}", out, "tiny", overrides, device="cpu")
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    best = min(records, key=lambda r: r["metrics"]["RMSE"])  # lower is better
+    assert result.best_metrics["RMSE"] == best["metrics"]["RMSE"]
+    with pytest.raises(ConfigError, match="no retrieval branch"):
+        train("cde", f"cvusa:{world}", tmp_path / "bad", "tiny",
+              {"method.retrieval": False, "train.best_metric": "R@1"}, device="cpu")
+    with pytest.raises(ConfigError, match="not evaluated by synthesis"):
+        train("safa", f"cvusa:{world}", tmp_path / "bad2", "tiny",
+              {"train.best_metric": "PSNR"}, device="cpu")
+    with pytest.raises(ConfigError, match="best_metric"):
+        train("cde", f"cvusa:{world}", tmp_path / "bad3", "tiny",
+              {"train.best_metric": "FID"}, device="cpu")

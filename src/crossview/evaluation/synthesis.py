@@ -37,6 +37,7 @@ __all__ = [
     "load_lpips",
     "lpips",
     "polar_baseline",
+    "pool_splits",
     "psnr",
     "rmse",
     "sharpness_difference",
@@ -277,6 +278,27 @@ def evaluate_synthesis(
     finally:
         method.train(was_training)
     return results
+
+
+def pool_splits(results: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Pool an :func:`evaluate_synthesis` result over its splits: ``{predictor: means}``.
+
+    Means are weighted by each split's ``count`` (the same as one pass over all their pairs);
+    ``count`` is the total.
+    """
+    if not results:
+        raise CrossviewError("synthesis evaluation: no split to pool")
+    pooled: dict[str, dict[str, float]] = {}
+    for per_predictor in results.values():
+        for name, means in per_predictor.items():
+            sums = pooled.setdefault(name, {})
+            n = means["count"]
+            for key, value in means.items():
+                sums[key] = sums.get(key, 0) + (n if key == "count" else value * n)
+    return {
+        name: {k: (v if k == "count" else v / sums["count"]) for k, v in sums.items()}
+        for name, sums in pooled.items()
+    }
 
 
 def _split_batches(

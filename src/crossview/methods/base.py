@@ -126,6 +126,11 @@ class Method(nn.Module):
         """Whether :meth:`synthesize` is implemented."""
         return type(self).synthesize is not Method.synthesize
 
+    @property
+    def can_retrieve(self) -> bool:
+        """Whether the encoders give descriptors; the trainer evaluates by synthesis otherwise."""
+        return True
+
     # --- training ----------------------------------------------------------------------------
     def phases(self) -> list[Phase]:
         """Updates per iteration, in order. Default: one phase stepping optimizer ``main``."""

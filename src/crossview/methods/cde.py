@@ -176,6 +176,11 @@ class CDE(Method):
         """Whether this model has a generator decoder (``False`` for ablation (i))."""
         return bool(self.config.synthesis)
 
+    @property
+    def can_retrieve(self) -> bool:
+        """Whether this model has the retrieval branch R (``False`` for Table 4 "w/o R")."""
+        return bool(self.config.retrieval)
+
     def synthesize(self, aerial: Tensor) -> Tensor:
         """Tiles ``(B, 3, S, S)`` in [0, 1] -> street panoramas ``(B, 3, H, W)`` in [0, 1]."""
         if not self.config.synthesis:

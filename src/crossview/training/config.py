@@ -53,6 +53,12 @@ class TrainConfig(Config):
     """Evaluation protocol name passed to ``evaluate_protocol`` (``None``: the layout's default)."""
     embed_batch_size: int = 64
     """Batch size of descriptor extraction (evaluation, similarity sampling)."""
+    eval_synthesis_pairs: int = 64
+    """Validation pairs scored with synthesis metrics (PSNR, SSIM, SD, RMSE) at each evaluation,
+    for methods that synthesize views (0: none)."""
+    best_metric: str | None = None
+    """Validation metric that selects ``best.pt`` (``R@1``, ``R@5``, ``R@10``, ``R@1%``, ``PSNR``,
+    ``SSIM``, ``SD``, ``RMSE``); default ``R@1``, or ``PSNR`` for a method that cannot retrieve."""
     grad_clip_norm: float = 0.0
     """Clip each optimizer's gradient norm to this value (0: no clipping)."""
     find_unused_parameters: bool = False
@@ -74,11 +80,24 @@ class TrainConfig(Config):
             raise ConfigError(f"train.max_steps: expected >= 1, got {self.max_steps}")
         if self.time_budget_min is not None and self.time_budget_min <= 0:
             raise ConfigError(f"train.time_budget_min: expected > 0, got {self.time_budget_min}")
+        if self.eval_synthesis_pairs < 0:
+            raise ConfigError(
+                f"train.eval_synthesis_pairs: expected >= 0, got {self.eval_synthesis_pairs}"
+            )
+        if self.best_metric is not None and self.best_metric not in BEST_METRICS:
+            raise ConfigError(
+                f"train.best_metric: {self.best_metric!r} is not one of {sorted(BEST_METRICS)}"
+            )
+
+
+BEST_METRICS = {"R@1": 1, "R@5": 1, "R@10": 1, "R@1%": 1, "PSNR": 1, "SSIM": 1, "SD": 1,
+                "RMSE": -1}
+"""Metrics that may select the best checkpoint, with their direction (1: higher is better)."""
 
 
 RESUMABLE_CHANGES = frozenset({"max_steps", "time_budget_min", "epochs", "eval_every",
                                "log_every", "num_workers", "checkpoint_every", "embed_batch_size",
-                               "cache_images"})
+                               "cache_images", "eval_synthesis_pairs"})
 """Fields that may differ between a run and its resumption (stop conditions and logistics)."""
 
 

@@ -49,6 +49,15 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     return {k: source[k] for k in HEADLINE if k in source}
 
 
+SYNTHESIS_HEADLINE = {"psnr": "PSNR", "ssim": "SSIM", "sd": "SD", "rmse": "RMSE", "lpips": "LPIPS"}
+"""Synthesis metrics of ``evaluate_synthesis`` and their names among validation metrics."""
+
+
+def synthesis_headline(means: dict[str, float]) -> dict[str, float]:
+    """``PSNR``/``SSIM``/``SD``/``RMSE`` (and ``LPIPS``) of one predictor's synthesis means."""
+    return {name: means[key] for key, name in SYNTHESIS_HEADLINE.items() if key in means}
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """Return the evaluation records of a run (one per evaluation), oldest first."""
     path = Path(run_dir) / METRICS_FILE
@@ -66,7 +75,11 @@ def append_metrics(run_dir: Path, record: dict[str, Any]) -> list[dict[str, Any]
 
 
 def plot_learning_curve(records: list[dict[str, Any]], title: str = "") -> Any:
-    """Plot as a matplotlib figure R@1 (and R@1% when present) in percent against minutes."""
+    """Plot validation metrics against minutes as a matplotlib figure.
+
+    R@1 (and R@1% when present) in percent; PSNR in dB on a second axis when the records hold it
+    (methods that synthesize), or alone for a method that does not retrieve.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -75,23 +88,42 @@ def plot_learning_curve(records: list[dict[str, Any]], title: str = "") -> Any:
     fig = Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
     minutes = [r["minutes"] for r in records]
-    for key in ("R@1", "R@1%"):
+
+    def series(key: str) -> list[float] | None:
         values = [r["metrics"].get(key) for r in records]
-        if any(v is not None for v in values):
-            ax.plot(minutes, [np.nan if v is None else v for v in values], marker="o", label=key)
+        if all(v is None for v in values):
+            return None
+        return [np.nan if v is None else v for v in values]
+
+    lines = []
+    for key in ("R@1", "R@1%"):
+        values = series(key)
+        if values is not None:
+            lines += ax.plot(minutes, values, marker="o", label=key)
+    psnr = series("PSNR")
+    if lines:
+        ax.set_ylabel("recall (%)")
+        ax.set_ylim(0, 100)
+    if psnr is not None:
+        psnr_ax = ax.twinx() if lines else ax
+        lines += psnr_ax.plot(minutes, psnr, marker="s", color="tab:green", label="PSNR")
+        psnr_ax.set_ylabel("PSNR (dB)")
     ax.set_xlabel("minutes")
-    ax.set_ylabel("recall (%)")
-    ax.set_ylim(0, 100)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
+    if lines:
+        ax.legend(lines, [line.get_label() for line in lines], loc="lower right")
     if title:
         ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
+CURVE_KEYS = ("R@1", "R@1%", "PSNR", "SSIM")
+"""Validation metrics copied into ``learning_curve.json`` (``None`` where not measured)."""
+
+
 def write_learning_curve(run_dir: Path, records: list[dict[str, Any]], title: str = "") -> Path:
-    """Write ``learning_curve.json`` (minutes, step, epoch, R@1, R@1%) and its PNG."""
+    """Write ``learning_curve.json`` (minutes, step, epoch and :data:`CURVE_KEYS`) and its PNG."""
     import io
 
     run_dir = Path(run_dir)
@@ -99,7 +131,7 @@ def write_learning_curve(run_dir: Path, records: list[dict[str, Any]], title: st
         "title": title,
         "points": [
             {"minutes": r["minutes"], "step": r["step"], "epoch": r["epoch"],
-             "R@1": r["metrics"].get("R@1"), "R@1%": r["metrics"].get("R@1%")}
+             **{key: r["metrics"].get(key) for key in CURVE_KEYS}}
             for r in records
         ],
     }

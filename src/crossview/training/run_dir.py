@@ -183,8 +183,9 @@ def make_writer(out: Path) -> Any:
 
 
 def summary(metrics: dict[str, Any]) -> str:
-    """``R@1 12.3 | R@5 ...`` for logs."""
-    keys = [k for k in ("R@1", "R@5", "R@10", "R@1%") if isinstance(metrics.get(k), (int, float))]
+    """``R@1 12.3 | R@5 ... | PSNR 12.5 | SSIM 0.20`` for logs."""
+    keys = [k for k in ("R@1", "R@5", "R@10", "R@1%", "PSNR", "SSIM")
+            if isinstance(metrics.get(k), (int, float))]
     return " | ".join(f"{k} {metrics[k]:.2f}" for k in keys) or str(metrics)
 
 

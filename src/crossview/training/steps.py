@@ -96,6 +96,15 @@ def _data_spec(model: LoadedModel, data: str | None) -> str:
     return spec
 
 
+def _retrieval_model(run_or_checkpoint: str | Path, which: str) -> LoadedModel:
+    """The run's model, refused in one line when it gives no descriptors (e.g. CDE w/o R)."""
+    model = _model(run_or_checkpoint, which)
+    if not model.method.can_retrieve:
+        raise ConfigError(f"{model.checkpoint_path}: this {model.method_name} model has no "
+                          "retrieval branch (retrieval=false); evaluate it with --synthesis")
+    return model
+
+
 def evaluate_run(run_or_checkpoint: str | Path, data: str | None = None, split: str | None = "val",
                  protocol: str | None = None, which: str = "best", batch_size: int = 64,
                  fov_deg: float | None = None, device: str | None = None) -> dict[str, Any]:
@@ -111,7 +120,7 @@ def evaluate_run(run_or_checkpoint: str | Path, data: str | None = None, split: 
     from crossview.evaluation import evaluate_protocol
     from crossview.inference import embed_aerial, embed_ground
 
-    model = _model(run_or_checkpoint, which)
+    model = _retrieval_model(run_or_checkpoint, which)
     spec = _data_spec(model, data)
     table = select_split(load_data(spec), split)
     g = embed_ground(model.method, table, batch_size, device, fov_deg=fov_deg)
@@ -151,7 +160,7 @@ def embed_run(run_or_checkpoint: str | Path, out: str | Path, data: str | None =
     from crossview.inference import embed_aerial, embed_ground
     from crossview.io import atomic_path
 
-    model = _model(run_or_checkpoint, which)
+    model = _retrieval_model(run_or_checkpoint, which)
     spec = _data_spec(model, data)
     table = select_split(load_data(spec), split)
     g = embed_ground(model.method, table, batch_size, device)

@@ -36,7 +36,7 @@ from crossview.training.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from crossview.training.config import TrainConfig
+from crossview.training.config import BEST_METRICS, TrainConfig
 from crossview.training.distributed import (
     barrier,
     broadcast_flag,
@@ -44,7 +44,13 @@ from crossview.training.distributed import (
     init_distributed,
 )
 from crossview.training.optim import build_optimizer, build_scheduler
-from crossview.training.records import append_metrics, headline, plain, write_learning_curve
+from crossview.training.records import (
+    append_metrics,
+    headline,
+    plain,
+    synthesis_headline,
+    write_learning_curve,
+)
 from crossview.training.rng import capture_rng, restore_rng, rng_preserved, seed_everything
 from crossview.training.samples import sample_batch, write_samples
 from crossview.training.sampling import ResumableShardSampler
@@ -101,6 +107,7 @@ class Trainer:
         self.method = method
         self.train_table, self.val_table = train_table, val_table
         self.config = config
+        _check_best_metric(method, config)
         self.out = Path(out)
         self.preset, self.data_spec = preset, data
         self.dist = init_distributed(device)
@@ -405,15 +412,31 @@ class Trainer:
         barrier(self.dist)
 
     def _compute_metrics(self) -> dict[str, Any]:
-        from crossview.evaluation import evaluate_protocol
+        """Validation metrics: retrieval recalls and, for methods that synthesize, image quality.
 
+        A method without descriptors (``can_retrieve`` false, e.g. CDE "w/o R") is evaluated by
+        synthesis only, so it can train with a validation split and keep a best checkpoint.
+        """
         cfg = self.config
         assert self.val_table is not None  # _evaluate returns early without one
-        ground, aerial = self._val_data or (self.val_table, self.val_table)
-        g = embed_ground(self.method, ground, cfg.embed_batch_size, self.device)
-        a = embed_aerial(self.method, aerial, cfg.embed_batch_size, self.device)
-        result = plain(evaluate_protocol(g, a, self.val_table, protocol=cfg.eval_protocol))
-        return {**headline(result), "protocol": result.get("protocol"), "details": result}
+        metrics: dict[str, Any] = {}
+        if self.method.can_retrieve:
+            from crossview.evaluation import evaluate_protocol
+
+            ground, aerial = self._val_data or (self.val_table, self.val_table)
+            g = embed_ground(self.method, ground, cfg.embed_batch_size, self.device)
+            a = embed_aerial(self.method, aerial, cfg.embed_batch_size, self.device)
+            result = plain(evaluate_protocol(g, a, self.val_table, protocol=cfg.eval_protocol))
+            metrics = {**headline(result), "protocol": result.get("protocol"), "details": result}
+        if self.method.can_synthesize and cfg.eval_synthesis_pairs > 0:
+            from crossview.evaluation.synthesis import evaluate_synthesis, pool_splits
+
+            pooled = pool_splits(evaluate_synthesis(
+                self.method, self.val_table, batch_size=min(cfg.embed_batch_size, 16),
+                device=self.device, limit=cfg.eval_synthesis_pairs))
+            metrics.update(synthesis_headline(pooled["generator"]))
+            metrics["synthesis"] = plain(pooled)
+        return metrics
 
     def _write_samples(self) -> None:
         """Write sample images of a method that defines ``visualize`` (training.samples)."""
@@ -432,11 +455,23 @@ class Trainer:
         title = f"{self.method.name} ({self.preset or 'custom'})"
         write_learning_curve(self.out, records, title=title)
         rd.log_metrics(self._writer, metrics, self.step)
-        r1 = metrics.get("R@1")
         logger.info("epoch %d step %d: %s", self.epoch, self.step, rd.summary(metrics))
-        if r1 is not None and (self.best is None or r1 > self.best["metrics"].get("R@1", -1)):
+        key = self.best_metric
+        value = metrics.get(key)
+        if value is None:
+            return
+        sign = BEST_METRICS[key]
+        previous = None if self.best is None else self.best["metrics"].get(key)
+        if previous is None or sign * value > sign * previous:
             self.best = {"epoch": self.epoch, "step": self.step, "metrics": metrics}
             self._save("best")
+
+    @property
+    def best_metric(self) -> str:
+        """The validation metric that selects ``best.pt`` (``train.best_metric`` or default)."""
+        if self.config.best_metric is not None:
+            return self.config.best_metric
+        return "R@1" if self.method.can_retrieve else "PSNR"
 
     def _switch_to_similarity(self, refresh: bool) -> None:
         self.similarity_active = True
@@ -465,3 +500,16 @@ class Trainer:
                 a = torch.from_numpy(embed_aerial(self.method, data, bs, self.device))
         g, a = broadcast_tensor(g, self.dist), broadcast_tensor(a, self.dist)
         self.inner_sampler.update(g.numpy(), a.numpy())  # type: ignore[attr-defined]
+
+
+def _check_best_metric(method: Method, config: TrainConfig) -> None:
+    """Refuse a ``train.best_metric`` that this method's evaluation never produces."""
+    key = config.best_metric
+    if key is None:
+        return
+    if key.startswith("R@") and not method.can_retrieve:
+        raise ConfigError(f"train.best_metric={key}: {method.name} has no retrieval branch; "
+                          "use PSNR, SSIM, SD or RMSE")
+    if not key.startswith("R@") and not (method.can_synthesize and config.eval_synthesis_pairs):
+        raise ConfigError(f"train.best_metric={key}: {method.name} is not evaluated by synthesis "
+                          "(needs a method that synthesizes and train.eval_synthesis_pairs > 0)")
