@@ -6,10 +6,18 @@ the rows around the horizon (CVACT 180 -> 90 degrees keeps the middle half, SPEC
 resized with area interpolation (PIL ``BOX``) when shrinking, as SAFA's ``INTER_AREA``; tiles use
 PIL's antialiased bilinear filter. Random choices use a generator seeded by
 ``(seed, epoch, index)``, so a sample is reproducible whatever the worker layout.
+
+``fast_decode`` (off by default everywhere; an option of the embedding datasets
+``GroundDataset`` / ``ReferenceDataset`` and of :func:`crossview.inference.embed_ground`) decodes
+JPEGs of at least twice the target size (tiles: four times) at a reduced DCT scale
+(:func:`crossview.io.read_image` ``min_size``): most of the cost of embedding files at small input
+sizes is decoding full-size JPEGs. Pixels differ slightly from the full decode (about 1/255 on
+average; :func:`crossview.io.read_image` gives the measured figures).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -48,26 +56,49 @@ def crop_vfov_rows(
     return img.crop((0, top, img.width, top + keep))
 
 
-def _ground_pixels(pair: Pair, spec: InputSpec, source_vfov_deg: float | None) -> np.ndarray:
-    img = read_image(pair.ground)
-    if pair.fov_deg is None:  # panoramas only; photos keep all their rows
-        img = crop_vfov_rows(img, source_vfov_deg, spec.ground_vfov_deg)
+def _ground_pixels(
+    pair: Pair, spec: InputSpec, source_vfov_deg: float | None, fast_decode: bool = False
+) -> np.ndarray:
     height, width = spec.ground_hw
+    band = pair.fov_deg is None  # panoramas only; photos keep all their rows
+    min_size = None
+    if fast_decode:
+        # The band crop comes after decoding: ask for enough rows that the cropped band still
+        # has ``height`` rows (crop_vfov_rows keeps round(rows * target / source) >= height).
+        ratio = 1.0
+        if band and source_vfov_deg is not None and source_vfov_deg > spec.ground_vfov_deg:
+            ratio = source_vfov_deg / spec.ground_vfov_deg
+        min_size = (width, math.ceil(height * ratio))
+    img = read_image(pair.ground, min_size=min_size)
+    if band:
+        img = crop_vfov_rows(img, source_vfov_deg, spec.ground_vfov_deg)
     return np.array(_resize(img, width, height, area=True))
 
 
-def _tile_pixels(path: Any, size: int) -> np.ndarray:
-    return np.array(_resize(read_image(path), size, size, area=False))
+def _tile_pixels(path: Any, size: int, fast_decode: bool = False) -> np.ndarray:
+    # Tiles shrink with PIL's antialiased bilinear (triangle) filter; a draft at the target size
+    # would replace it by the DCT's box-like one (3-5/255 mean, up to 83/255 off on the synthetic
+    # tiles). A draft at >= twice the size leaves the last 2x to that filter (~1/255, max 15/255).
+    img = read_image(path, min_size=(2 * size, 2 * size) if fast_decode else None)
+    return np.array(_resize(img, size, size, area=False))
 
 
-def load_ground(pair: Pair, spec: InputSpec, source_vfov_deg: float | None) -> Tensor:
-    """Decode, band-crop and resize a ground image to ``(3, *spec.ground_hw)`` float32 in [0, 1]."""
-    return image_to_tensor(_ground_pixels(pair, spec, source_vfov_deg))
+def load_ground(
+    pair: Pair, spec: InputSpec, source_vfov_deg: float | None, fast_decode: bool = False
+) -> Tensor:
+    """Decode, band-crop and resize a ground image to ``(3, *spec.ground_hw)`` float32 in [0, 1].
+
+    ``fast_decode`` decodes large JPEGs at a reduced DCT scale (module docstring).
+    """
+    return image_to_tensor(_ground_pixels(pair, spec, source_vfov_deg, fast_decode))
 
 
-def load_tile(path: Any, size: int) -> Tensor:
-    """Decode and resize an aerial tile to ``(3, size, size)`` float32 in [0, 1]."""
-    return image_to_tensor(_tile_pixels(path, size))
+def load_tile(path: Any, size: int, fast_decode: bool = False) -> Tensor:
+    """Decode and resize an aerial tile to ``(3, size, size)`` float32 in [0, 1].
+
+    ``fast_decode`` decodes large JPEGs at a reduced DCT scale (module docstring).
+    """
+    return image_to_tensor(_tile_pixels(path, size, fast_decode))
 
 
 def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
@@ -86,10 +117,13 @@ def _coords(pair: Pair) -> tuple[Tensor, Tensor]:
 
 
 class _TableDataset(Dataset):
-    def __init__(self, table: PairTable, spec: InputSpec, seed: int = 0) -> None:
+    def __init__(
+        self, table: PairTable, spec: InputSpec, seed: int = 0, fast_decode: bool = False
+    ) -> None:
         self.table = table
         self.spec = spec
         self.seed = seed
+        self.fast_decode = fast_decode
         self.epoch = 0
         self.source_vfov_deg: float | None = table.extras.get("ground_vfov_deg")
         # Decoded, resized uint8 pixels by (kind, index) when caching is on: at tiny input sizes
@@ -104,19 +138,20 @@ class _TableDataset(Dataset):
     def _ground(self, index: int) -> Tensor:
         pair = self.table[index]
         if self._pixels is None:
-            return load_ground(pair, self.spec, self.source_vfov_deg)
+            return load_ground(pair, self.spec, self.source_vfov_deg, self.fast_decode)
         key = ("ground", index)
         if key not in self._pixels:
-            self._pixels[key] = _ground_pixels(pair, self.spec, self.source_vfov_deg)
+            self._pixels[key] = _ground_pixels(pair, self.spec, self.source_vfov_deg,
+                                               self.fast_decode)
         return image_to_tensor(self._pixels[key])
 
     def _tile(self, ref_index: int) -> Tensor:
         path, size = self.table.references[ref_index].path, self.spec.aerial_size
         if self._pixels is None:
-            return load_tile(path, size)
+            return load_tile(path, size, self.fast_decode)
         key = ("tile", ref_index)
         if key not in self._pixels:
-            self._pixels[key] = _tile_pixels(path, size)
+            self._pixels[key] = _tile_pixels(path, size, self.fast_decode)
         return image_to_tensor(self._pixels[key])
 
     def set_epoch(self, epoch: int) -> None:
@@ -141,23 +176,30 @@ class PairDataset(_TableDataset):
     Sample keys: ``ground`` ``(3, Hg, Wg)`` (``Wg`` shrinks to ``round(fov/360 Wg)`` with a FOV
     crop), ``aerial`` ``(3, S, S)``, ``index``, ``id``, ``ref_index`` (positive reference),
     ``latlon`` / ``utm`` float64 ``(2,)`` (NaN unknown), ``yaw_deg`` (NaN unknown), ``rot90_k``,
-    ``flipped`` and ``fov_shift`` when a FOV crop was applied.
+    ``flipped`` and ``fov_shift`` when a FOV crop was applied. Images are decoded in full
+    (``fast_decode=False``): training keeps the exact pixels of a full decode plus area resize.
     """
 
     def __init__(
-        self, table: PairTable, spec: InputSpec, augment: AugmentConfig | None = None, seed: int = 0
+        self,
+        table: PairTable,
+        spec: InputSpec,
+        augment: AugmentConfig | None = None,
+        seed: int = 0,
+        fast_decode: bool = False,
     ) -> None:
         if table.extras.get("queries_only"):
             raise ConfigError(
                 f"PairDataset: {table.layout} table at {table.root} has no aerial "
                 "references (query-only); use GroundDataset"
             )
-        super().__init__(table, spec, seed)
+        super().__init__(table, spec, seed, fast_decode)
         self.augment = augment
 
     def without_augmentation(self) -> PairDataset:
-        """The same pairs without augmentation, sharing this dataset's image cache."""
-        clean = PairDataset(self.table, self.spec, None, seed=self.seed)
+        """Return the same pairs without augmentation, sharing this dataset's image cache."""
+        clean = PairDataset(self.table, self.spec, None, seed=self.seed,
+                            fast_decode=self.fast_decode)
         clean._pixels = self._pixels
         return clean
 
@@ -193,6 +235,8 @@ class GroundDataset(_TableDataset):
         shift: ``"random"`` draws an unknown shift per sample from ``(seed, index)`` (fixed across
             runs, as in DSM's evaluation), an integer fixes it for every sample.
         seed: Seed of the random shifts.
+        fast_decode: Decode JPEGs of at least twice ``spec.ground_hw`` at a reduced DCT scale
+            (module docstring); ``False`` gives the training pipeline's exact pixels.
 
     """
 
@@ -203,8 +247,9 @@ class GroundDataset(_TableDataset):
         fov_deg: float | None = None,
         shift: int | str = "random",
         seed: int = 0,
+        fast_decode: bool = False,
     ) -> None:
-        super().__init__(table, spec, seed)
+        super().__init__(table, spec, seed, fast_decode)
         if fov_deg is not None and not 0.0 < fov_deg <= 360.0:
             raise ConfigError(f"GroundDataset: fov_deg must be in (0, 360], got {fov_deg}")
         if not (shift == "random" or isinstance(shift, int)):
@@ -226,11 +271,16 @@ class GroundDataset(_TableDataset):
 
 
 class ReferenceDataset(Dataset):
-    """Aerial references (tiles, galleries) to embed: ``image`` ``(3, S, S)``, ``index``, ``id``."""
+    """Aerial references (tiles, galleries) to embed: ``image`` ``(3, S, S)``, ``index``, ``id``.
 
-    def __init__(self, table: PairTable, spec: InputSpec) -> None:
+    ``fast_decode`` decodes JPEG tiles of at least twice ``spec.aerial_size`` at a reduced DCT
+    scale (module docstring); ``False`` gives the training pipeline's exact pixels.
+    """
+
+    def __init__(self, table: PairTable, spec: InputSpec, fast_decode: bool = False) -> None:
         self.table = table
         self.spec = spec
+        self.fast_decode = fast_decode
         self._pixels: dict[int, np.ndarray] | None = None
 
     def cache_images(self, enabled: bool = True) -> None:
@@ -243,10 +293,11 @@ class ReferenceDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         ref = self.table.references[index]
         if self._pixels is None:
-            image = load_tile(ref.path, self.spec.aerial_size)
+            image = load_tile(ref.path, self.spec.aerial_size, self.fast_decode)
         else:
             if index not in self._pixels:
-                self._pixels[index] = _tile_pixels(ref.path, self.spec.aerial_size)
+                self._pixels[index] = _tile_pixels(ref.path, self.spec.aerial_size,
+                                                   self.fast_decode)
             image = image_to_tensor(self._pixels[index])
         return {"image": image, "index": index, "id": ref.id}
 

@@ -97,7 +97,7 @@ def _data_spec(model: LoadedModel, data: str | None) -> str:
 
 
 def _retrieval_model(run_or_checkpoint: str | Path, which: str) -> LoadedModel:
-    """The run's model, refused in one line when it gives no descriptors (e.g. CDE w/o R)."""
+    """Load the run's model; refuse in one line one that gives no descriptors (CDE w/o R)."""
     model = _model(run_or_checkpoint, which)
     if not model.method.can_retrieve:
         raise ConfigError(f"{model.checkpoint_path}: this {model.method_name} model has no "

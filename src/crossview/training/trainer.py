@@ -412,7 +412,7 @@ class Trainer:
         barrier(self.dist)
 
     def _compute_metrics(self) -> dict[str, Any]:
-        """Validation metrics: retrieval recalls and, for methods that synthesize, image quality.
+        """Compute validation recalls and, for methods that synthesize, image-quality metrics.
 
         A method without descriptors (``can_retrieve`` false, e.g. CDE "w/o R") is evaluated by
         synthesis only, so it can train with a validation split and keep a best checkpoint.
