@@ -5,8 +5,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/_browser.py (not a package)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from pyproj import Geod  # noqa: E402
+
 from _browser import assert_page_ok  # noqa: E402
 from crossview.cli import main  # noqa: E402
+from crossview.index.geoindex import GeoIndex  # noqa: E402
+from crossview.training.checkpoint import load_run  # noqa: E402
 
 
 def _cli(monkeypatch, capsys, *args):
@@ -36,12 +42,38 @@ def test_demo_smoke_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     stats = json.loads((out / "localization.json").read_text())
     docs = json.loads((out / "locate.json").read_text())
     assert stats["queries"] == len(docs) > 0 and all(len(d["candidates"]) == 5 for d in docs)
-    assert 0.0 <= stats["within_25m"] <= 1.0 and stats["median_error_m"] >= 0
+    # The statistics follow from the located candidates and the ground truth.
+    geod = Geod(ellps="WGS84")
+    errors = [
+        geod.inv(d["truth"]["lon"], d["truth"]["lat"], d["candidates"][0]["lon"],
+                 d["candidates"][0]["lat"])[2]
+        for d in docs
+    ]
+    assert stats["median_error_m"] == pytest.approx(float(np.median(errors)), abs=1e-6)
+    assert stats["within_25m"] == pytest.approx(float(np.mean(np.array(errors) <= 25.0)))
+    # Index, locate and eval use the final checkpoint (the held-out split selects nothing).
+    last = load_run(out / "run", which="last")
+    assert GeoIndex.open(str(out / "index")).info.checkpoint_sha256 == last.checkpoint_sha256
+    training = json.loads((out / "run" / "demo_train_done.json").read_text())
+    assert training["step"] == 4
     text = report.read_text()
-    assert "R@1" in text and "median_error_m" in text
+    assert "R@1" in text and "median_error_m" in text and "4 steps" in text
     assert_page_ok(report, tmp_path, min_images=4)
     # A second run skips every finished step: nothing is retrained or re-localized.
     mtimes = {p: (out / p).stat().st_mtime_ns for p in ("run/checkpoints/last.pt", "locate.json")}
     code, cap = _cli(monkeypatch, capsys, "demo", "--smoke", "--out", out)
     assert code == 0, cap.err
     assert all((out / p).stat().st_mtime_ns == t for p, t in mtimes.items())
+
+
+def test_demo_bad_options_fail_before_any_work(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "demo_out"
+    for args, message in (
+        (["--method", "nope"], "nope"),
+        (["--minutes", "0"], "demo minutes: invalid value 0"),
+        (["--pairs", "3"], "demo pairs: invalid value 3"),
+    ):
+        code, cap = _cli(monkeypatch, capsys, "demo", "--out", out, *args)
+        lines = [line for line in cap.err.splitlines() if line.strip()]
+        assert code == 2 and len(lines) == 1 and message in lines[0], (args, cap.err)
+        assert not (out / "world").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -12,19 +13,28 @@ from crossview.cli import app
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Output folder."),
-    method: str = typer.Option("sample4geo", "--method", help="Method to train (tiny preset)."),
-    minutes: float = typer.Option(5.0, "--minutes", help="Training time budget in minutes."),
-    seed: int = typer.Option(0, "--seed", help="World and training seed."),
-    pairs: int = typer.Option(400, "--pairs", help="Panoramas in the synthetic region."),
+    method: str | None = typer.Option(
+        None, "--method", help="Method to train (tiny preset) [default: sample4geo]."
+    ),
+    minutes: float | None = typer.Option(
+        None, "--minutes", help="Training time budget in minutes [default: 5]."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="World and training seed [default: 0]."),
+    pairs: int | None = typer.Option(
+        None, "--pairs", help="Panoramas in the synthetic region [default: 2000]."
+    ),
     smoke: bool = typer.Option(False, "--smoke", help="Tiny sizes (tests, about half a minute)."),
 ) -> None:
     """World -> train -> eval -> index -> locate -> report.html (each step resumes)."""
     from crossview.index.demo import DemoConfig, run_demo
 
-    conf = (
-        DemoConfig.smoke(out, method, seed)
-        if smoke
-        else DemoConfig(out=out, method=method, minutes=minutes, seed=seed, pairs=pairs)
-    )
+    # Unset options keep DemoConfig's defaults (one place defines them).
+    given = {"method": method, "minutes": minutes, "seed": seed, "pairs": pairs}
+    changes = {k: v for k, v in given.items() if v is not None}
+    if smoke:
+        conf = DemoConfig.smoke(out)
+        conf = dataclasses.replace(conf, **{k: v for k, v in changes.items() if k != "pairs"})
+    else:
+        conf = DemoConfig(out=out, **changes)  # type: ignore[arg-type]
     report = run_demo(conf)
     typer.echo(f"report: {report.resolve()}")

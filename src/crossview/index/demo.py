@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from crossview.errors import CrossviewError
+from crossview.errors import ConfigError, CrossviewError
 from crossview.io import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -35,22 +35,43 @@ class DemoConfig:
     """Training time budget (wall clock)."""
     seed: int = 0
     """World and training seed."""
-    pairs: int = 400
-    """Panoramas in the synthetic region."""
+    pairs: int = 2000
+    """Panoramas in the synthetic region (80 % train, 20 % held out)."""
     world_options: dict[str, Any] = dataclasses.field(
-        default_factory=lambda: {"tile_px": 128, "pano_hw": (64, 256), "region_m": 600.0}
+        default_factory=lambda: {
+            "tile_px": 128,
+            "pano_hw": (64, 256),
+            "region_m": 800.0,
+            "cities": ("NewYork",),
+        }
     )
-    """Extra ``make_world`` size options (e.g. ``tile_px``, ``pano_hw``)."""
+    """Extra ``make_world`` size options. One dense "city" (about 250 tiles of 100 m, 50 %
+    overlap, several panoramas per tile): the same-area split, where every held-out panorama's
+    tile was seen in training, as in VIGOR's same-area protocol."""
     max_steps: int | None = None
     """Cap on training steps (smoke mode)."""
-    epochs: int | None = 100
-    """Training epochs (the time budget usually stops first); ``None`` keeps the preset's. The
-    tiny preset's 20 epochs take about a minute on this region and barely learn, so the demo
-    trains for its whole time budget instead."""
+    epochs: int | None = 40
+    """Training epochs, sized so that the cosine schedule ends near ``minutes`` on 2 CPU cores
+    (the time budget stops it earlier on a slower machine); ``None`` keeps the preset's."""
+    eval_every: int = 5
+    """Epochs between evaluations of the learning curve (each one embeds the held-out split)."""
     max_queries: int = 100
     """Held-out panoramas localized for the report statistics."""
     top_k: int = 5
     """Candidates per query."""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "minutes": self.minutes > 0,
+            "pairs": self.pairs >= 10,
+            "eval_every": self.eval_every >= 0,
+            "max_queries": self.max_queries >= 1,
+            "top_k": self.top_k >= 1,
+            "epochs": self.epochs is None or self.epochs >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"demo {name}: invalid value {getattr(self, name)!r}")
 
     @classmethod
     def smoke(cls, out: Path, method: str = DEFAULT_METHOD, seed: int = 0) -> DemoConfig:
@@ -100,7 +121,11 @@ def step_train(conf: DemoConfig, train: Any, val: Any, data_spec: str) -> Path:
     from crossview.training.config import TrainConfig
     from crossview.training.trainer import Trainer
 
-    overrides: dict[str, Any] = {"time_budget_min": conf.minutes, "seed": conf.seed}
+    overrides: dict[str, Any] = {
+        "time_budget_min": conf.minutes,
+        "seed": conf.seed,
+        "eval_every": conf.eval_every,
+    }
     if conf.max_steps is not None:
         overrides["max_steps"] = conf.max_steps
     if conf.epochs is not None:
@@ -126,7 +151,7 @@ def step_eval(conf: DemoConfig, run: Path, held: Any) -> dict[str, Any]:
     from crossview.training.checkpoint import load_run
     from crossview.training.records import plain
 
-    model = load_run(run)
+    model = load_run(run, which="last")  # not "best": the held-out split must not pick it
     ground = embed_ground(model.method, held)
     aerial = embed_aerial(model.method, held)
     metrics = plain(evaluate_protocol(ground, aerial, held))  # the trainer's JSON conversion
@@ -140,7 +165,7 @@ def step_index(conf: DemoConfig, run: Path, world: Path) -> str:
     from crossview.training.checkpoint import load_run
 
     uri = str(conf.out / "index")
-    model = load_run(run)
+    model = load_run(run, which="last")  # not "best": the held-out split must not pick it
     tiles = read_tile_source(f"vigor:{world}")
     build_index(
         tiles,
@@ -164,7 +189,7 @@ def step_locate(conf: DemoConfig, run: Path, uri: str, held: Any) -> list[dict[s
     from crossview.index.locate import locate
     from crossview.training.checkpoint import load_run
 
-    model = load_run(run)
+    model = load_run(run, which="last")  # not "best": the held-out split must not pick it
     index = GeoIndex.open(uri)
     vfov = held.extras.get("ground_vfov_deg")
     geod = Geod(ellps="WGS84")
@@ -204,11 +229,14 @@ def localization_stats(docs: list[dict[str, Any]], threshold_m: float = 25.0) ->
 def run_demo(conf: DemoConfig) -> Path:
     """Run every step (skipping finished ones) and write ``out/report.html``; returns its path."""
     from crossview.data.layouts import load_layout
+    from crossview.methods.registry import get_method_class
     from crossview.reports.demo_report import demo_html
 
+    get_method_class(conf.method)  # an unknown name fails now, not after the world is made
     conf.out.mkdir(parents=True, exist_ok=True)
     world = step_world(conf)
-    table = load_layout("vigor", world)
+    cities = conf.world_options.get("cities")
+    table = load_layout("vigor", world, cities=tuple(cities) if cities else None)
     train, held = _splits(table)
     run = step_train(conf, train, held, f"vigor:{world}")
     metrics = step_eval(conf, run, held)
@@ -216,7 +244,14 @@ def run_demo(conf: DemoConfig) -> Path:
     docs = step_locate(conf, run, uri, held)
     stats = localization_stats(docs)
     write_json_atomic(conf.out / "localization.json", stats)
+    training = json.loads((run / "demo_train_done.json").read_text())
     html = demo_html(
-        metrics=metrics, stats=stats, docs=docs, run=run, table=table, method=conf.method
+        metrics=metrics,
+        stats=stats,
+        docs=docs,
+        run=run,
+        table=table,
+        method=conf.method,
+        training=training,
     )
     return write_text_atomic(conf.out / "report.html", html)

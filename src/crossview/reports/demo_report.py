@@ -127,8 +127,13 @@ def demo_html(
     run: Path,
     table: Any,
     method: str,
+    training: dict[str, Any] | None = None,
 ) -> str:
-    """Render the whole report as one self-contained HTML string."""
+    """Render the whole report as one self-contained HTML string.
+
+    ``training`` (``stopped``, ``step``, ``minutes`` of the demo's training run) is summarised
+    above the tables, with the chance level of top-1 retrieval among the region's tiles.
+    """
     tiles = [
         {
             "path": str(r.path),
@@ -151,4 +156,6 @@ def demo_html(
         map_uri=figure_data_uri(predictions_map(docs, tiles)),
         num_tiles=len(tiles),
         num_pairs=len(table),
+        training=training or {},
+        chance_pct=100.0 / max(1, len(tiles)),
     )
