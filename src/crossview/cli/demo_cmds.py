@@ -17,7 +17,7 @@ def demo(
         None, "--method", help="Method to train (tiny preset) [default: sample4geo]."
     ),
     minutes: float | None = typer.Option(
-        None, "--minutes", help="Training time budget in minutes [default: 5]."
+        None, "--minutes", help="Training time budget in minutes [default: 7.5]."
     ),
     seed: int | None = typer.Option(None, "--seed", help="World and training seed [default: 0]."),
     pairs: int | None = typer.Option(

@@ -31,8 +31,8 @@ class DemoConfig:
     """Output folder (world, run, index, report)."""
     method: str = DEFAULT_METHOD
     """Registered method trained with its ``tiny`` preset."""
-    minutes: float = 5.0
-    """Training time budget (wall clock)."""
+    minutes: float = 7.5
+    """Training time budget (wall clock): a cap; on 2 idle CPU cores the 80 epochs take ~7 min."""
     seed: int = 0
     """World and training seed."""
     pairs: int = 2000
@@ -50,9 +50,11 @@ class DemoConfig:
     tile was seen in training, as in VIGOR's same-area protocol."""
     max_steps: int | None = None
     """Cap on training steps (smoke mode)."""
-    epochs: int | None = 40
-    """Training epochs, sized so that the cosine schedule ends near ``minutes`` on 2 CPU cores
-    (the time budget stops it earlier on a slower machine); ``None`` keeps the preset's."""
+    epochs: int | None = 80
+    """Training epochs (1,880 steps of 64 pairs), sized so that the cosine schedule ends just
+    before ``minutes`` on 2 CPU cores (the time budget stops it earlier on a slower machine).
+    From random initialisation the tiny model plateaus near chance for ~800 steps on this region,
+    then R@1 climbs to ~35 %; ``None`` keeps the preset's 60 epochs."""
     eval_every: int = 5
     """Epochs between evaluations of the learning curve (each one embeds the held-out split)."""
     max_queries: int = 100
