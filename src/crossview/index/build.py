@@ -37,11 +37,15 @@ def read_tile_source(spec: str) -> list[TileRecord]:
         from crossview.data.layouts import load_layout, parse_data_spec
 
         layout, root = parse_data_spec(spec)
-        table = load_layout(layout, root)
-        return [_reference_record(ref) for ref in table.references]
+        return table_tiles(load_layout(layout, root))
     folder = Path(spec)
     records = read_tiles_csv(folder)
     return [TileRecord(**{**r.__dict__, "path": str((folder / r.path).resolve())}) for r in records]
+
+
+def table_tiles(table: Any) -> list[TileRecord]:
+    """Tile records of a dataset's aerial references (a :class:`PairTable` already loaded)."""
+    return [_reference_record(ref) for ref in table.references]
 
 
 def _looks_like_windows_path(spec: str) -> bool:

@@ -45,7 +45,7 @@ class DemoConfig:
             "cities": ("NewYork",),
         }
     )
-    """Extra ``make_world`` size options. One dense "city" (about 250 tiles of 100 m, 50 %
+    """Extra ``make_world`` size options. One dense "city" (167 tiles of 100 m, 50 %
     overlap, several panoramas per tile): the same-area split, where every held-out panorama's
     tile was seen in training, as in VIGOR's same-area protocol."""
     max_steps: int | None = None
@@ -161,14 +161,14 @@ def step_eval(conf: DemoConfig, run: Path, held: Any) -> dict[str, Any]:
     return metrics
 
 
-def step_index(conf: DemoConfig, run: Path, world: Path) -> str:
+def step_index(conf: DemoConfig, run: Path, table: Any) -> str:
     """Every tile of the region embedded into ``out/index`` (resumes if interrupted)."""
-    from crossview.index.build import build_index, read_tile_source
+    from crossview.index.build import build_index, table_tiles
     from crossview.training.checkpoint import load_run
 
     uri = str(conf.out / "index")
     model = load_run(run, which="last")  # not "best": the held-out split must not pick it
-    tiles = read_tile_source(f"vigor:{world}")
+    tiles = table_tiles(table)  # the region's tiles, as loaded (no second read of the layout)
     build_index(
         tiles,
         uri,
@@ -242,7 +242,7 @@ def run_demo(conf: DemoConfig) -> Path:
     train, held = _splits(table)
     run = step_train(conf, train, held, f"vigor:{world}")
     metrics = step_eval(conf, run, held)
-    uri = step_index(conf, run, world)
+    uri = step_index(conf, run, table)
     docs = step_locate(conf, run, uri, held)
     stats = localization_stats(docs)
     write_json_atomic(conf.out / "localization.json", stats)
