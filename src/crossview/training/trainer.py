@@ -431,6 +431,7 @@ class Trainer:
         if self.method.can_synthesize and cfg.eval_synthesis_pairs > 0:
             from crossview.evaluation.synthesis import evaluate_synthesis, pool_splits
 
+            # At most 16 per batch: a generator's activations at paper size dwarf an encoder's.
             pooled = pool_splits(evaluate_synthesis(
                 self.method, self.val_table, batch_size=min(cfg.embed_batch_size, 16),
                 device=self.device, limit=cfg.eval_synthesis_pairs))
