@@ -137,3 +137,43 @@ def test_dataloader_with_gps_batch_sampler(tmp_path: Path) -> None:
     assert (
         batches[0]["ground"].shape[1:] == (3, 8, 16) and batches[0]["latlon"].dtype == torch.float64
     )
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_read_batch_equals_default_collate_of_samples(tmp_path: Path, cached: bool) -> None:
+    from torch.utils.data import default_collate
+
+    make_cvact_fixture(tmp_path, n_train=3, n_val=2)  # CVACT: the band crop is part of the path
+    table = load_layout("cvact", tmp_path)
+    spec = InputSpec((8, 32), 16)
+    for dataset in (GroundDataset(table, spec), ReferenceDataset(table, spec),
+                    GroundDataset(table, spec, fov_deg=90, seed=3)):
+        if cached:
+            dataset.cache_images()
+        indices = [4, 0, 2]
+        batch = dataset.read_batch(indices)
+        expected = default_collate([dataset[i] for i in indices])
+        assert sorted(batch) == sorted(expected)
+        assert batch["image"].dtype == torch.float32 and batch["image"].is_contiguous()
+        assert torch.equal(batch["image"], expected["image"])  # bit for bit
+        assert torch.equal(batch["index"], expected["index"]) and batch["id"] == expected["id"]
+
+
+def test_pixels_to_batch_converts_like_image_to_tensor_and_rejects_other_arrays() -> None:
+    from crossview.data.datasets import pixels_to_batch
+    from crossview.io import image_to_tensor
+
+    rng = np.random.default_rng(0)
+    hwc = [rng.integers(0, 256, (5, 7, 3), dtype=np.uint8) for _ in range(3)]
+    chw = [np.ascontiguousarray(p.transpose(2, 0, 1)) for p in hwc]
+    batch = pixels_to_batch(chw)
+    assert batch.shape == (3, 3, 5, 7) and batch.dtype == torch.float32 and batch.is_contiguous()
+    assert torch.equal(batch, torch.stack([image_to_tensor(p) for p in hwc]))
+    assert float(batch[1, 2, 4, 6]) == np.float32(hwc[1][4, 6, 2]) / np.float32(255.0)
+    assert np.array_equal(chw[0], hwc[0].transpose(2, 0, 1)), "the inputs are left as they were"
+    with pytest.raises(ConfigError, match="uint8 3 x H x W"):
+        pixels_to_batch([np.zeros((5, 7), np.uint8)])
+    with pytest.raises(ConfigError, match="uint8 3 x H x W"):
+        pixels_to_batch([hwc[0]])  # H x W x 3: PIL's layout, not the tensors'
+    with pytest.raises(ConfigError, match="uint8 3 x H x W"):
+        pixels_to_batch([np.zeros((3, 5, 7), np.float32)])

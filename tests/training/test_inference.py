@@ -48,3 +48,35 @@ def test_non_finite_descriptors_and_bad_arguments_raise():
         )
     with pytest.raises(ConfigError, match="fov_deg needs a PairTable"):
         embed_ground(make_dummy(), MemoryViews(MemoryPairs(3), "ground"), fov_deg=90, device="cpu")
+
+
+class _SampleOnly(torch.utils.data.Dataset):
+    """A dataset without ``read_batch``: the DataLoader's per-sample path and default collate."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> dict:
+        return self.dataset[i]
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_table_embedding_reads_whole_batches_with_the_same_result(tmp_path, num_workers):
+    from crossview.data.datasets import GroundDataset, ReferenceDataset
+    from crossview.data.layouts import load_layout
+    from tests.data.fixtures import make_cvusa_fixture
+
+    make_cvusa_fixture(tmp_path, n_train=4, n_val=3)
+    table = load_layout("cvusa", tmp_path)
+    method = make_dummy()
+    spec = method.input_spec
+    g = embed_ground(method, table, batch_size=3, device="cpu", num_workers=num_workers)
+    a = embed_aerial(method, table, batch_size=4, device="cpu", num_workers=num_workers)
+    g_ref = embed_ground(method, _SampleOnly(GroundDataset(table, spec)), 3, "cpu")
+    a_ref = embed_aerial(method, _SampleOnly(ReferenceDataset(table, spec)), 4, "cpu")
+    assert g.shape == (7, 8) and a.shape == (len(table.references), 8)
+    np.testing.assert_array_equal(g, g_ref)
+    np.testing.assert_array_equal(a, a_ref)

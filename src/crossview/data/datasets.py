@@ -18,13 +18,14 @@ average; :func:`crossview.io.read_image` gives the measured figures).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from crossview.data.augment import AugmentConfig, augment_pair, crop_fov
 from crossview.data.table import Pair, PairTable
@@ -101,6 +102,30 @@ def load_tile(path: Any, size: int, fast_decode: bool = False) -> Tensor:
     return image_to_tensor(_tile_pixels(path, size, fast_decode))
 
 
+def _chw(pixels: np.ndarray) -> np.ndarray:
+    """``H x W x 3`` uint8 (PIL's layout) -> contiguous ``3 x H x W`` (the tensors' layout)."""
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+def _chw_to_tensor(pixels: np.ndarray) -> Tensor:
+    # One fused pass (uint8 -> float32 / 255), value for value io.image_to_tensor.
+    return torch.div(torch.from_numpy(pixels), 255.0)
+
+
+def pixels_to_batch(pixels: Sequence[np.ndarray]) -> Tensor:
+    """Stack ``3 x H x W`` uint8 images into a ``(B, 3, H, W)`` float32 batch in [0, 1].
+
+    Value for value what stacking :func:`crossview.io.image_to_tensor` of each image gives, in one
+    conversion for the batch instead of one per image: embedding small cached images is otherwise
+    bound by the per-image conversions and the float32 collate copy.
+    """
+    stacked = torch.from_numpy(np.stack(pixels))
+    if stacked.dtype != torch.uint8 or stacked.ndim != 4 or stacked.shape[1] != 3:
+        raise ConfigError(f"pixels_to_batch: expected uint8 3 x H x W images, got "
+                          f"{stacked.dtype} {tuple(stacked.shape[1:])}")
+    return torch.div(stacked, 255.0)
+
+
 def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     """Return a generator seeded from ``(seed, epoch, index)`` (independent of worker layout)."""
     mixed = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index) % (2**63 - 1)
@@ -135,24 +160,32 @@ class _TableDataset(Dataset):
         """Keep decoded, resized images in memory after their first read (per process)."""
         self._pixels = {} if enabled else None
 
-    def _ground(self, index: int) -> Tensor:
-        pair = self.table[index]
-        if self._pixels is None:
-            return load_ground(pair, self.spec, self.source_vfov_deg, self.fast_decode)
+    # Pixels are kept as 3 x H x W uint8 (pixels_to_batch); cached ones are returned as stored.
+    def _ground_pixels(self, index: int) -> np.ndarray:
         key = ("ground", index)
-        if key not in self._pixels:
-            self._pixels[key] = _ground_pixels(pair, self.spec, self.source_vfov_deg,
-                                               self.fast_decode)
-        return image_to_tensor(self._pixels[key])
+        if self._pixels is not None and key in self._pixels:
+            return self._pixels[key]
+        pixels = _chw(_ground_pixels(self.table[index], self.spec, self.source_vfov_deg,
+                                     self.fast_decode))
+        if self._pixels is not None:
+            self._pixels[key] = pixels
+        return pixels
+
+    def _tile_pixels(self, ref_index: int) -> np.ndarray:
+        key = ("tile", ref_index)
+        if self._pixels is not None and key in self._pixels:
+            return self._pixels[key]
+        pixels = _chw(_tile_pixels(self.table.references[ref_index].path, self.spec.aerial_size,
+                                   self.fast_decode))
+        if self._pixels is not None:
+            self._pixels[key] = pixels
+        return pixels
+
+    def _ground(self, index: int) -> Tensor:
+        return _chw_to_tensor(self._ground_pixels(index))
 
     def _tile(self, ref_index: int) -> Tensor:
-        path, size = self.table.references[ref_index].path, self.spec.aerial_size
-        if self._pixels is None:
-            return load_tile(path, size, self.fast_decode)
-        key = ("tile", ref_index)
-        if key not in self._pixels:
-            self._pixels[key] = _tile_pixels(path, size, self.fast_decode)
-        return image_to_tensor(self._pixels[key])
+        return _chw_to_tensor(self._tile_pixels(ref_index))
 
     def set_epoch(self, epoch: int) -> None:
         """Change the random draws (augmentation, random FOV shifts) for a new epoch."""
@@ -269,6 +302,19 @@ class GroundDataset(_TableDataset):
         sample["image"] = image
         return sample
 
+    def read_batch(self, indices: Sequence[int]) -> dict[str, Any]:
+        """Read the samples at ``indices`` as one batch, collated as the default collate does.
+
+        Images are stacked as uint8 and converted once (:func:`pixels_to_batch`); with a
+        limited-FOV crop the samples are read one by one and collated.
+        """
+        indices = [int(i) for i in indices]
+        if self.fov_deg is not None and self.fov_deg < 360.0:
+            return default_collate([self[i] for i in indices])
+        return {"index": torch.tensor(indices, dtype=torch.int64),
+                "id": [self.table[i].id for i in indices],
+                "image": pixels_to_batch([self._ground_pixels(i) for i in indices])}
+
 
 class ReferenceDataset(Dataset):
     """Aerial references (tiles, galleries) to embed: ``image`` ``(3, S, S)``, ``index``, ``id``.
@@ -290,16 +336,25 @@ class ReferenceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.table.references)
 
+    def _pixels_of(self, index: int) -> np.ndarray:
+        if self._pixels is not None and index in self._pixels:
+            return self._pixels[index]
+        pixels = _chw(_tile_pixels(self.table.references[index].path, self.spec.aerial_size,
+                                   self.fast_decode))
+        if self._pixels is not None:
+            self._pixels[index] = pixels
+        return pixels
+
     def __getitem__(self, index: int) -> dict[str, Any]:
-        ref = self.table.references[index]
-        if self._pixels is None:
-            image = load_tile(ref.path, self.spec.aerial_size, self.fast_decode)
-        else:
-            if index not in self._pixels:
-                self._pixels[index] = _tile_pixels(ref.path, self.spec.aerial_size,
-                                                   self.fast_decode)
-            image = image_to_tensor(self._pixels[index])
-        return {"image": image, "index": index, "id": ref.id}
+        return {"image": _chw_to_tensor(self._pixels_of(index)), "index": index,
+                "id": self.table.references[index].id}
+
+    def read_batch(self, indices: Sequence[int]) -> dict[str, Any]:
+        """Read the samples at ``indices`` as one batch, collated as the default collate does."""
+        indices = [int(i) for i in indices]
+        return {"image": pixels_to_batch([self._pixels_of(i) for i in indices]),
+                "index": torch.tensor(indices, dtype=torch.int64),
+                "id": [self.table.references[i].id for i in indices]}
 
     def __repr__(self) -> str:
         return (
