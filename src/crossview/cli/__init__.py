@@ -33,8 +33,11 @@ def _root(
     import logging
     import os
 
+    from crossview.device import tune_cpu_allocator
+
     os.environ["CROSSVIEW_DEVICE"] = device
     setup_logging(logging.DEBUG if verbose else logging.INFO)
+    tune_cpu_allocator()  # before any tensor work (and before DataLoader workers fork)
 
 
 @app.command()
