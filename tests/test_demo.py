@@ -72,6 +72,7 @@ def test_demo_bad_options_fail_before_any_work(tmp_path, monkeypatch, capsys):
         (["--method", "nope"], "nope"),
         (["--minutes", "0"], "demo minutes: invalid value 0"),
         (["--pairs", "3"], "demo pairs: invalid value 3"),
+        (["--smoke", "--pairs", "3"], "demo pairs: invalid value 3"),  # smoke honours --pairs
     ):
         code, cap = _cli(monkeypatch, capsys, "demo", "--out", out, *args)
         lines = [line for line in cap.err.splitlines() if line.strip()]

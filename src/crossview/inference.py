@@ -79,8 +79,6 @@ def _batches(dataset: Dataset, batch_size: int, num_workers: int, pin: bool) -> 
     # Images stacked as uint8 and converted once per batch (datasets.pixels_to_batch).
     order = BatchSampler(SequentialSampler(range(len(dataset))),  # type: ignore[arg-type]
                          batch_size, drop_last=False)
-    if num_workers == 0 and not pin:
-        return (dataset.read_batch(indices) for indices in order)
     # collate_fn: the batch is ready; the default conversion would walk every id.
     return DataLoader(_BatchReader(dataset), batch_size=None, sampler=order,
                       num_workers=num_workers, pin_memory=pin, collate_fn=_as_is)

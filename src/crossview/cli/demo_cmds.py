@@ -32,8 +32,7 @@ def demo(
     given = {"method": method, "minutes": minutes, "seed": seed, "pairs": pairs}
     changes = {k: v for k, v in given.items() if v is not None}
     if smoke:
-        conf = DemoConfig.smoke(out)
-        conf = dataclasses.replace(conf, **{k: v for k, v in changes.items() if k != "pairs"})
+        conf = dataclasses.replace(DemoConfig.smoke(out), **changes)
     else:
         conf = DemoConfig(out=out, **changes)  # type: ignore[arg-type]
     report = run_demo(conf)

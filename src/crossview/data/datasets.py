@@ -18,7 +18,7 @@ average; :func:`crossview.io.read_image` gives the measured figures).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -107,6 +107,18 @@ def _chw(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
+def _cached_chw(
+    cache: dict[Any, np.ndarray] | None, key: Any, read: Callable[[], np.ndarray]
+) -> np.ndarray:
+    """``read()`` as ``3 x H x W`` uint8, kept in ``cache`` under ``key`` when caching is on."""
+    if cache is not None and key in cache:
+        return cache[key]
+    pixels = _chw(read())
+    if cache is not None:
+        cache[key] = pixels
+    return pixels
+
+
 def _chw_to_tensor(pixels: np.ndarray) -> Tensor:
     # One fused pass (uint8 -> float32 / 255), value for value io.image_to_tensor.
     return torch.div(torch.from_numpy(pixels), 255.0)
@@ -119,11 +131,11 @@ def pixels_to_batch(pixels: Sequence[np.ndarray]) -> Tensor:
     conversion for the batch instead of one per image: embedding small cached images is otherwise
     bound by the per-image conversions and the float32 collate copy.
     """
-    stacked = torch.from_numpy(np.stack(pixels))
-    if stacked.dtype != torch.uint8 or stacked.ndim != 4 or stacked.shape[1] != 3:
+    stacked = np.stack(pixels)
+    if stacked.dtype != np.uint8 or stacked.ndim != 4 or stacked.shape[1] != 3:
         raise ConfigError(f"pixels_to_batch: expected uint8 3 x H x W images, got "
                           f"{stacked.dtype} {tuple(stacked.shape[1:])}")
-    return torch.div(stacked, 255.0)
+    return _chw_to_tensor(stacked)
 
 
 def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
@@ -151,35 +163,22 @@ class _TableDataset(Dataset):
         self.fast_decode = fast_decode
         self.epoch = 0
         self.source_vfov_deg: float | None = table.extras.get("ground_vfov_deg")
-        # Decoded, resized uint8 pixels by (kind, index) when caching is on: at tiny input sizes
-        # JPEG decoding of full-size files costs more than the model, and a few thousand small
-        # images fit in memory (2,000 pairs at 32x128 + 64x64 are ~50 MB).
+        # Decoded, resized 3 x H x W uint8 pixels by (kind, index) when caching is on: at tiny
+        # input sizes JPEG decoding of full-size files costs more than the model, and a few
+        # thousand small images fit in memory (2,000 pairs at 32x128 + 64x64 are ~50 MB).
         self._pixels: dict[tuple[str, int], np.ndarray] | None = None
 
     def cache_images(self, enabled: bool = True) -> None:
         """Keep decoded, resized images in memory after their first read (per process)."""
         self._pixels = {} if enabled else None
 
-    # Pixels are kept as 3 x H x W uint8 (pixels_to_batch); cached ones are returned as stored.
     def _ground_pixels(self, index: int) -> np.ndarray:
-        key = ("ground", index)
-        if self._pixels is not None and key in self._pixels:
-            return self._pixels[key]
-        pixels = _chw(_ground_pixels(self.table[index], self.spec, self.source_vfov_deg,
-                                     self.fast_decode))
-        if self._pixels is not None:
-            self._pixels[key] = pixels
-        return pixels
+        return _cached_chw(self._pixels, ("ground", index), lambda: _ground_pixels(
+            self.table[index], self.spec, self.source_vfov_deg, self.fast_decode))
 
     def _tile_pixels(self, ref_index: int) -> np.ndarray:
-        key = ("tile", ref_index)
-        if self._pixels is not None and key in self._pixels:
-            return self._pixels[key]
-        pixels = _chw(_tile_pixels(self.table.references[ref_index].path, self.spec.aerial_size,
-                                   self.fast_decode))
-        if self._pixels is not None:
-            self._pixels[key] = pixels
-        return pixels
+        return _cached_chw(self._pixels, ("tile", ref_index), lambda: _tile_pixels(
+            self.table.references[ref_index].path, self.spec.aerial_size, self.fast_decode))
 
     def _ground(self, index: int) -> Tensor:
         return _chw_to_tensor(self._ground_pixels(index))
@@ -337,13 +336,8 @@ class ReferenceDataset(Dataset):
         return len(self.table.references)
 
     def _pixels_of(self, index: int) -> np.ndarray:
-        if self._pixels is not None and index in self._pixels:
-            return self._pixels[index]
-        pixels = _chw(_tile_pixels(self.table.references[index].path, self.spec.aerial_size,
-                                   self.fast_decode))
-        if self._pixels is not None:
-            self._pixels[index] = pixels
-        return pixels
+        return _cached_chw(self._pixels, index, lambda: _tile_pixels(
+            self.table.references[index].path, self.spec.aerial_size, self.fast_decode))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {"image": _chw_to_tensor(self._pixels_of(index)), "index": index,
