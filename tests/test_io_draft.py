@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from crossview.data.datasets import GroundDataset, PairDataset, ReferenceDataset
+from crossview.data.inputs import InputSpec
 from crossview.data.layouts import load_layout
 from crossview.errors import ConfigError, InputFileError
 from crossview.inference import _as_dataset
 from crossview.io import read_image
-from crossview.methods.base import InputSpec
 from tests.data.fixtures import make_cvact_fixture, make_cvusa_fixture
 
 # Measured on the textured image below (see crossview.io.read_image): after resizing to the

@@ -1,11 +1,10 @@
-"""Typed configuration: dataclasses with strict loading and named presets stored as YAML data."""
+"""Typed configuration: dataclasses with strict loading from plain data (YAML, CLI overrides)."""
 
 from __future__ import annotations
 
 import dataclasses
 import types
 import typing
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -81,7 +80,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
 
 @dataclasses.dataclass
 class Config:
-    """Base class of typed configs: strict ``from_dict``, ``to_dict`` and YAML presets."""
+    """Base class of typed configs: strict ``from_dict`` and ``to_dict``."""
 
     @classmethod
     def from_dict(cls: type[C], data: dict[str, Any], where: str | None = None) -> C:
@@ -120,35 +119,6 @@ class Config:
     def replace(self: C, **overrides: Any) -> C:
         """A copy with ``overrides`` applied through the same strict checks as ``from_dict``."""
         return type(self).from_dict({**self.to_dict(), **overrides})
-
-    @classmethod
-    def from_preset(cls: type[C], family: str, preset: str, section: str = "method",
-                    **overrides: Any) -> C:
-        """Load section ``section`` of preset ``preset`` from ``crossview/presets/<family>.yaml``.
-
-        A presets file maps preset names (``tiny``, ``paper``, ...) to sections (``method``,
-        ``train``, ...), each a mapping of config fields.
-        """
-        presets = load_presets(family)
-        if preset not in presets:
-            raise unknown_name_error(f"preset of {family!r}", preset, list(presets))
-        sections = presets[preset] or {}
-        if section not in sections:
-            raise ConfigError(f"presets/{family}.yaml: preset {preset!r} has no {section!r} section")
-        data = dict(sections[section] or {})
-        data.update(overrides)
-        return cls.from_dict(data, where=f"{family}:{preset}:{section}")
-
-
-def load_presets(family: str) -> dict[str, dict[str, Any]]:
-    """All named presets of ``family`` (a YAML mapping of preset name -> fields)."""
-    resource = resources.files("crossview.presets").joinpath(f"{family}.yaml")
-    if not resource.is_file():
-        raise ConfigError(f"no presets file for {family!r} (expected crossview/presets/{family}.yaml)")
-    data = yaml.safe_load(resource.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"presets/{family}.yaml must be a mapping of preset name -> fields")
-    return data
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import torch
 
@@ -37,6 +39,18 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+@contextlib.contextmanager
+def inference_autocast(device: torch.device) -> Iterator[None]:
+    """The one autocast policy of forward passes outside training.
+
+    Embed, eval, index build, locate and synthesize run under :func:`autocast_dtype` of
+    ``device``; the trainer's ``amp`` uses the same dtype.
+    """
+    dtype = autocast_dtype(device)
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        yield
 
 
 MALLOC_ENV = "CROSSVIEW_MALLOC_TUNING"

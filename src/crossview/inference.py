@@ -1,22 +1,27 @@
-"""Batched descriptor extraction shared by the trainer, ``eval``, ``embed`` and ``index build``.
+"""Running a model on images: descriptors and synthesized views for every command.
 
-Descriptors come out as L2-normalised float32 rows ``(N, D)`` in dataset order (DESIGN.md
-"Tensors"). A :class:`~crossview.data.table.PairTable` is wrapped in the data package's
-``GroundDataset`` / ``ReferenceDataset`` with the method's own ``input_spec``; any dataset
-whose samples are dicts with an ``image`` (or ``ground`` / ``aerial``) tensor works too.
+The trainer, ``eval``, ``embed``, ``index build``, ``locate`` and ``synthesize`` run models here.
+Every forward pass outside training goes through :func:`encode_images` (one autocast policy,
+:func:`crossview.device.inference_autocast`, and one check of the output). Descriptors come out as
+L2-normalised float32 rows ``(N, D)`` in dataset order (DESIGN.md "Tensors"). A
+:class:`~crossview.data.table.PairTable` is wrapped in the data package's ``GroundDataset`` /
+``ReferenceDataset`` with the method's own ``input_spec``; any dataset whose samples are dicts
+with an ``image`` (or ``ground`` / ``aerial``) tensor works too.
 
-By default tables are read exactly as in training (and as ``index build`` and ``locate`` read
-images), so descriptors of one image never depend on the path that embedded it. ``fast_decode=True``
-decodes JPEGs at least twice the input size at a reduced DCT scale, which at small input sizes
-(the ``tiny`` presets) makes reading an image about 1.7x faster; pixels then differ slightly from
-the full decode (about 1/255 on average, :func:`crossview.io.read_image`).
+Images are read by the one input path (:mod:`crossview.data.inputs`), so descriptors of one image
+never depend on the command that embedded it. ``fast_decode=True`` decodes JPEGs at least twice
+the input size at a reduced DCT scale, which at small input sizes (the ``tiny`` presets) makes
+reading an image about 1.7x faster; pixels then differ slightly from the full decode (about 1/255
+on average, :func:`crossview.io.read_image`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +29,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 
-from crossview.device import autocast_dtype, get_device
+from crossview.device import get_device, inference_autocast
 from crossview.errors import ConfigError, CrossviewError
 from crossview.methods.base import Method
 from crossview.progress import track
@@ -76,12 +81,35 @@ def _batches(dataset: Dataset, batch_size: int, num_workers: int, pin: bool) -> 
     if not hasattr(dataset, "read_batch"):
         return DataLoader(dataset, batch_size=batch_size, shuffle=False,
                           num_workers=num_workers, pin_memory=pin)
-    # Images stacked as uint8 and converted once per batch (datasets.pixels_to_batch).
+    # Images stacked as uint8 and converted once per batch (inputs.pixels_to_batch).
     order = BatchSampler(SequentialSampler(range(len(dataset))),  # type: ignore[arg-type]
                          batch_size, drop_last=False)
     # collate_fn: the batch is ready; the default conversion would walk every id.
     return DataLoader(_BatchReader(dataset), batch_size=None, sampler=order,
                       num_workers=num_workers, pin_memory=pin, collate_fn=_as_is)
+
+
+def encode_images(method: Method, view: str, images: Tensor, device: torch.device,
+                  ids: Sequence[Any] | None = None) -> np.ndarray:
+    """``method.encode_<view>`` of an image batch ``(B, 3, H, W)``: float32 numpy ``(B, D)``.
+
+    Runs under the one inference autocast policy; the caller sets eval mode and no-grad.
+
+    Raises:
+        CrossviewError: the encoder returned another shape, or NaN/inf (a broken checkpoint).
+
+    """
+    encode = getattr(method, f"encode_{view}")
+    images = images.to(device, non_blocking=True)
+    with inference_autocast(device):
+        out = encode(images)
+    desc = out.float().cpu().numpy()
+    if desc.ndim != 2 or desc.shape[0] != images.shape[0]:
+        raise CrossviewError(f"{view} encoder returned shape {desc.shape}, expected (B, D)")
+    if not np.isfinite(desc).all():
+        where = f" (batch ids {list(ids)[:4]})" if ids is not None else ""
+        raise CrossviewError(f"{view} descriptors contain NaN/inf{where}")
+    return desc
 
 
 def _to_device(method: Method, device: torch.device) -> None:
@@ -91,9 +119,23 @@ def _to_device(method: Method, device: torch.device) -> None:
         method.to(device)
 
 
+@contextlib.contextmanager
+def eval_mode(method: Method) -> Iterator[None]:
+    """Eval mode for the duration, restoring the modules that were training."""
+    # By flag: Module.eval() and the restoring train() each cost ~1 ms of __setattr__ walks per
+    # call, which shows when the trainer embeds small validation sets every epoch.
+    training = [m for m in method.modules() if m.training]
+    for module in training:
+        module.training = False
+    try:
+        yield
+    finally:
+        for module in training:
+            module.training = True
+
+
 @torch.inference_mode()
 def _embed(
-    encode: Callable[[Tensor], Tensor],
     method: Method,
     dataset: Dataset,
     view: str,
@@ -101,35 +143,16 @@ def _embed(
     device: torch.device,
     num_workers: int,
 ) -> np.ndarray:
-    """Run ``encode`` over ``dataset`` in batches; returns float32 ``(N, D)``."""
+    """``method.encode_<view>`` over ``dataset`` in batches; returns float32 ``(N, D)``."""
     if batch_size < 1:
         raise ConfigError(f"batch_size: expected >= 1, got {batch_size}")
     loader = _batches(dataset, batch_size, num_workers, pin=device.type == "cuda")
-    dtype = autocast_dtype(device)
-    # Eval mode by flag: Module.eval() and the restoring train() each cost ~1 ms of __setattr__
-    # walks per call, which shows when the trainer embeds small validation sets every epoch.
-    training = [m for m in method.modules() if m.training]
-    for module in training:
-        module.training = False
     chunks: list[np.ndarray] = []
-    try:
+    with eval_mode(method):
         total = math.ceil(len(dataset) / batch_size)  # type: ignore[arg-type]
         for batch in track(loader, f"embedding {view}", total=total):
-            images = _image_of(batch, view).to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                out = encode(images)
-            desc = out.float().cpu().numpy()
-            if desc.ndim != 2 or desc.shape[0] != images.shape[0]:
-                raise CrossviewError(f"{view} encoder returned shape {desc.shape}, expected (B, D)")
-            if not np.isfinite(desc).all():
-                ids = batch.get("id", batch.get("index"))
-                raise CrossviewError(
-                    f"{view} descriptors contain NaN/inf (batch ids {list(ids)[:4]})"
-                )
-            chunks.append(desc)
-    finally:
-        for module in training:
-            module.training = True
+            ids = batch.get("id", batch.get("index"))
+            chunks.append(encode_images(method, view, _image_of(batch, view), device, ids))
     if not chunks:
         return np.zeros((0, int(method.descriptor_dim)), dtype=np.float32)
     return np.concatenate(chunks).astype(np.float32, copy=False)
@@ -163,7 +186,7 @@ def embed_ground(
     device = get_device(device)
     _to_device(method, device)
     dataset = _as_dataset(method, dataset_or_table, "ground", fov_deg, fast_decode)
-    return _embed(method.encode_ground, method, dataset, "ground", batch_size, device, num_workers)
+    return _embed(method, dataset, "ground", batch_size, device, num_workers)
 
 
 def embed_aerial(
@@ -188,4 +211,43 @@ def embed_aerial(
     device = get_device(device)
     _to_device(method, device)
     dataset = _as_dataset(method, dataset_or_table, "aerial", fast_decode=fast_decode)
-    return _embed(method.encode_aerial, method, dataset, "aerial", batch_size, device, num_workers)
+    return _embed(method, dataset, "aerial", batch_size, device, num_workers)
+
+
+def synthesize_files(
+    method: Method,
+    tiles: Sequence[str | Path],
+    out: str | Path,
+    batch_size: int = 8,
+    device: str | torch.device | None = None,
+) -> list[Path]:
+    """Synthesize ``out/<stem>.png`` for every tile; every tile is read before any work.
+
+    Tiles are read by the one input path (:func:`crossview.data.inputs.model_input`, as in
+    training); non-square tiles and unreadable files raise
+    :class:`~crossview.errors.InputFileError` naming the file.
+    """
+    from crossview.data.inputs import model_input
+    from crossview.errors import InputFileError
+    from crossview.io import save_image
+
+    if batch_size < 1:
+        raise ConfigError(f"batch_size: expected >= 1, got {batch_size}")
+    paths = [Path(t) for t in tiles]
+    stems = [t.stem for t in paths]
+    if len(set(stems)) != len(stems):
+        dup = next(s for s in stems if stems.count(s) > 1)
+        raise InputFileError(paths[stems.index(dup)], f"two tiles share the output name {dup}.png")
+    spec = method.input_spec
+    images = [model_input(path, spec, "aerial") for path in paths]
+    device = get_device(device)
+    _to_device(method, device)
+    written = []
+    with eval_mode(method), torch.inference_mode():
+        for start in track(range(0, len(images), batch_size), "synthesize"):
+            batch = torch.stack(images[start:start + batch_size]).to(device)
+            with inference_autocast(device):
+                panoramas = method.synthesize(batch).float().cpu()
+            for k, panorama in enumerate(panoramas):
+                written.append(save_image(panorama, Path(out) / f"{stems[start + k]}.png"))
+    return written

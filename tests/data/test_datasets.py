@@ -11,9 +11,9 @@ from PIL import Image
 
 from crossview.data.augment import AugmentConfig
 from crossview.data.datasets import GroundDataset, PairDataset, ReferenceDataset
+from crossview.data.inputs import InputSpec
 from crossview.data.layouts import load_layout
 from crossview.errors import ConfigError, InputFileError
-from crossview.methods.base import InputSpec
 from tests.data.fixtures import make_cvact_fixture, make_cvusa_fixture, make_folder_fixture
 
 
@@ -79,7 +79,10 @@ def test_augmentation_is_deterministic_per_seed_epoch_index(tmp_path: Path) -> N
     ds = PairDataset(table, InputSpec((8, 32), 16), augment=aug, seed=3)
     a, b = ds[0], ds[0]
     assert torch.equal(a["ground"], b["ground"]) and a["fov_shift"] == b["fov_shift"]
-    assert a["ground"].shape == (3, 8, 8) and a["rot90_k"] in (1, 2, 3)
+    # The 90-degree crop (8 of 32 columns) is padded back to the full width, centred.
+    assert a["ground"].shape == (3, 8, 32) and a["rot90_k"] in (1, 2, 3)
+    pad = torch.tensor(InputSpec((8, 32), 16).pad_rgb).view(3, 1, 1).expand(3, 8, 12)
+    assert torch.equal(a["ground"][..., :12], pad) and torch.equal(a["ground"][..., 20:], pad)
     draws = set()
     for epoch in range(6):
         ds.set_epoch(epoch)
@@ -91,16 +94,19 @@ def test_augmentation_is_deterministic_per_seed_epoch_index(tmp_path: Path) -> N
 def test_ground_dataset_fov_crop_matches_roll(tmp_path: Path) -> None:
     make_cvusa_fixture(tmp_path, n_train=2, n_val=1)
     table = load_layout("cvusa", tmp_path)
-    spec = InputSpec((8, 32), 16)
+    spec = InputSpec((8, 32), 16, mean=(0.25, 0.5, 0.75))
     full = GroundDataset(table, spec)[2]["image"]
     fixed = GroundDataset(table, spec, fov_deg=90, shift=5)[2]
-    assert fixed["fov_shift"] == 5 and torch.equal(
-        fixed["image"], torch.roll(full, 5, dims=-1)[..., :8]
-    )
+    # Columns (j - 5) mod 32 for the first 8, placed at columns 12-19 of a padded panorama.
+    assert fixed["fov_shift"] == 5 and fixed["image"].shape == (3, 8, 32)
+    assert torch.equal(fixed["image"][..., 12:20], torch.roll(full, 5, dims=-1)[..., :8])
+    pad = torch.tensor(spec.pad_rgb).view(3, 1, 1)
+    assert torch.equal(fixed["image"][..., :12], pad.expand(3, 8, 12))
+    assert torch.equal(fixed["image"][..., 20:], pad.expand(3, 8, 12))
     rand = GroundDataset(table, spec, fov_deg=180, seed=1)
     shifts = [rand[i]["fov_shift"] for i in range(3)]
     assert shifts == [rand[i]["fov_shift"] for i in range(3)]  # reproducible evaluation shifts
-    assert torch.equal(rand[2]["image"], torch.roll(full, shifts[2], dims=-1)[..., :16])
+    assert torch.equal(rand[2]["image"][..., 8:24], torch.roll(full, shifts[2], dims=-1)[..., :16])
     with pytest.raises(ConfigError, match="fov_deg"):
         GroundDataset(table, spec, fov_deg=0)
 
@@ -160,7 +166,7 @@ def test_read_batch_equals_default_collate_of_samples(tmp_path: Path, cached: bo
 
 
 def test_pixels_to_batch_converts_like_image_to_tensor_and_rejects_other_arrays() -> None:
-    from crossview.data.datasets import pixels_to_batch
+    from crossview.data.inputs import pixels_to_batch
     from crossview.io import image_to_tensor
 
     rng = np.random.default_rng(0)

@@ -13,10 +13,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from crossview.data.inputs import InputSpec
 from crossview.index.geoindex import GeoIndex
-from crossview.index.locate import PAD_RGB
 from crossview.io import load_image_tensor, save_image
-from crossview.methods.base import InputSpec
 
 HW = (16, 64)
 
@@ -36,8 +35,8 @@ class PoolMethod(torch.nn.Module):
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         d = F.adaptive_avg_pool2d(x, (2, 16)).flatten(1)
-        # Centre on locate's pad colour, so the unseen part of a limited-FOV query adds nothing.
-        d = d - torch.tensor(PAD_RGB).repeat_interleave(32).to(d)
+        # Centre on the pad colour, so the unseen part of a limited-FOV query adds nothing.
+        d = d - torch.tensor(self.input_spec.pad_rgb).repeat_interleave(32).to(d)
         return F.normalize(d, dim=1)
 
     def encode_ground(self, ground: torch.Tensor) -> torch.Tensor:

@@ -1,17 +1,10 @@
 import json
 
 import pytest
-import torch
 
 from crossview.errors import ConfigError, CrossviewError, InputFileError
 from crossview.geometry.panorama import roll_panorama
-from crossview.index.locate import (
-    PAD_RGB,
-    locate,
-    prepare_query,
-    results_to_geojson,
-    results_to_json,
-)
+from crossview.index.locate import locate, results_to_geojson, results_to_json
 from crossview.io import load_image_tensor, save_image
 
 SHA = "c" * 64
@@ -53,19 +46,6 @@ def test_known_heading_and_limited_fov(pano_index, tmp_path):
     [res] = locate([half], index, method, SHA, top_k=3, fov_deg=180, heading="unknown")
     assert res.candidates[0].tile_id == "p05"
     assert res.candidate_headings[0] == pytest.approx(90.0)
-
-
-def test_prepare_query_places_limited_fov_at_centre():
-    image = torch.ones(3, 16, 32)
-    pano = prepare_query(image, (16, 64), 180.0)
-    assert pano.shape == (3, 16, 64)
-    assert pano[:, :, 16:48].min() == 1
-    pad = torch.tensor(PAD_RGB).view(3, 1, 1)
-    assert torch.equal(pano[:, :, :16], pad.expand(3, 16, 16)) and torch.equal(
-        pano[:, :, 48:], pad.expand(3, 16, 16)
-    )
-    with pytest.raises(ConfigError, match="fov"):
-        prepare_query(image, (16, 64), 0.0)
 
 
 def test_json_and_geojson_schema(pano_index, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from crossview.cli import main
-from crossview.index.embed import load_tiles
+from crossview.data.inputs import model_input
 from crossview.index.geoindex import GeoIndex
 from crossview.index.tiles import TileRecord, write_tiles_csv
 from crossview.io import save_image
@@ -69,7 +69,8 @@ def test_torchrun_two_ranks_write_one_table(runs):
     # Each row holds the descriptor a single process computes for that tile.
     paths = [str((root / "t" / f"tiles/{i}.png").resolve()) for i in range(9)]
     with torch.no_grad():
-        desc = method.eval().encode_aerial(load_tiles(paths, method.input_spec.aerial_size))
+        tiles = torch.stack([model_input(p, method.input_spec, "aerial") for p in paths])
+        desc = method.eval().encode_aerial(tiles)
     hits = index.search(desc.numpy(), k=1)
     assert [h[0].tile_id for h in hits] == [f"k{i}" for i in range(9)]
     np.testing.assert_allclose([h[0].score for h in hits], 1.0, atol=1e-4)

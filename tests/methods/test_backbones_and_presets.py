@@ -111,20 +111,24 @@ def test_unknown_method_and_backbone_suggest_close_match() -> None:
 @pytest.mark.parametrize("name", ["clnet", "safa", "sample4geo"])
 @pytest.mark.parametrize("preset", ["tiny", "paper"])
 def test_presets_load_both_sections(name: str, preset: str) -> None:
-    from crossview.methods import get_method_class
-
-    cfg = get_method_class(name).config_class.from_preset(name, preset)
-    train = TrainConfig.from_preset(name, preset, section="train")
+    cfg, train = _preset(name, preset)
     assert train.batch_size >= 32
     if preset == "tiny":
         assert train.time_budget_min is not None and train.time_budget_min <= 15
         assert max(cfg.ground_hw) <= 256 and cfg.aerial_size <= 128
 
 
-def test_paper_values() -> None:
-    from crossview.methods import get_method_class
+def _preset(name: str, preset: str) -> tuple:
+    """The method config and train config a preset resolves to."""
+    from crossview.methods import get_method_class, get_preset
 
-    safa = get_method_class("safa").config_class.from_preset("safa", "paper")
+    recipe = get_preset(name, preset)
+    return (get_method_class(name).config_class.from_dict(dict(recipe.method)),
+            TrainConfig.from_dict(dict(recipe.train)))
+
+
+def test_paper_values() -> None:
+    safa, safa_train = _preset("safa", "paper")
     assert (safa.backbone, safa.polar_hw, safa.ground_hw, safa.num_masks, safa.alpha, safa.lr) == (
         "vgg16",
         (112, 616),
@@ -133,9 +137,9 @@ def test_paper_values() -> None:
         10.0,
         1e-5,
     )
-    assert TrainConfig.from_preset("safa", "paper", section="train").batch_size == 32
+    assert safa_train.batch_size == 32
     for name in ("sample4geo", "clnet"):
-        cfg = get_method_class(name).config_class.from_preset(name, "paper")
+        cfg, train = _preset(name, "paper")
         assert (cfg.backbone, cfg.aerial_size, cfg.ground_hw) == ("convnext_base", 384, (140, 768))
         assert (cfg.optimizer, cfg.lr, cfg.label_smoothing, cfg.init_temperature) == (
             "adamw",
@@ -144,7 +148,6 @@ def test_paper_values() -> None:
             0.07,
         )
         assert cfg.schedule.kind == "cosine" and cfg.schedule.warmup_steps > 0
-        train = TrainConfig.from_preset(name, "paper", section="train")
         assert (train.batch_size, train.epochs, train.sampler) == (128, 40, "gps_then_similarity")
 
 

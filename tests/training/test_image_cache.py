@@ -7,9 +7,9 @@ import torch
 
 from crossview.data.augment import AugmentConfig
 from crossview.data.datasets import GroundDataset, PairDataset, ReferenceDataset
+from crossview.data.inputs import InputSpec
 from crossview.data.layouts import load_layout
 from crossview.errors import InputFileError
-from crossview.methods.base import InputSpec
 from crossview.training import TrainConfig, Trainer
 from tests.data.fixtures import make_cvusa_fixture
 from tests.training.dummy import make_dummy

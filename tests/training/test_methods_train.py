@@ -61,12 +61,11 @@ def test_two_step_run_per_method(name, cvusa, tmp_path):
 
 @pytest.mark.parametrize("name", BUILTIN)
 def test_every_preset_train_section_is_a_valid_train_config(name):
-    from crossview.config import load_presets
+    from crossview.methods import get_preset, list_presets
 
-    for preset, sections in load_presets(name).items():
-        if "train" in (sections or {}):
-            config = TrainConfig.from_preset(name, preset, section="train")
-            assert config.batch_size >= 1 and config.epochs >= 1, (name, preset)
+    for preset in list_presets(name):
+        config = TrainConfig.from_dict(dict(get_preset(name, preset).train))
+        assert config.batch_size >= 1 and config.epochs >= 1, (name, preset)
 
 
 def test_overrides_are_routed_to_method_and_train():

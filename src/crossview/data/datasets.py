@@ -1,141 +1,58 @@
-"""Torch datasets over a :class:`PairTable`: decode with PIL, resize per method, augment.
+"""Torch datasets over a :class:`PairTable`: every image through the one input path.
 
-Sizes come from the method's :class:`~crossview.methods.base.InputSpec` (STYLE.md §2), never from
-the user. Panoramas whose vertical field of view exceeds the method's band are first cropped to
-the rows around the horizon (CVACT 180 -> 90 degrees keeps the middle half, SPECS.md §1), then
-resized with area interpolation (PIL ``BOX``) when shrinking, as SAFA's ``INTER_AREA``; tiles use
-PIL's antialiased bilinear filter. Random choices use a generator seeded by
-``(seed, epoch, index)``, so a sample is reproducible whatever the worker layout.
+Images are read by :mod:`crossview.data.inputs` from the method's
+:class:`~crossview.data.inputs.InputSpec` (STYLE.md §2), exactly as ``locate``, ``index build``
+and ``synthesize`` read them. Training pairs may then be augmented; random choices use a
+generator seeded by ``(seed, epoch, index)``, so a sample is reproducible whatever the worker
+layout. Limited-FOV crops (DSM evaluation, FOV augmentation) are padded back to the full
+panorama width with the method's pad value (:func:`~crossview.data.inputs.pad_to_panorama`), as
+limited-FOV queries are in ``locate``.
 
-``fast_decode`` (off by default everywhere; an option of the embedding datasets
-``GroundDataset`` / ``ReferenceDataset`` and of :func:`crossview.inference.embed_ground`) decodes
-JPEGs of at least twice the target size (tiles: four times) at a reduced DCT scale
-(:func:`crossview.io.read_image` ``min_size``): most of the cost of embedding files at small input
-sizes is decoding full-size JPEGs. Pixels differ slightly from the full decode (about 1/255 on
-average; :func:`crossview.io.read_image` gives the measured figures).
+``fast_decode`` (off by default; an option of ``GroundDataset`` / ``ReferenceDataset`` and of
+:func:`crossview.inference.embed_ground`) decodes large JPEGs at a reduced DCT scale
+(:mod:`crossview.data.inputs`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, default_collate
 
 from crossview.data.augment import AugmentConfig, augment_pair, crop_fov
+from crossview.data.inputs import (
+    InputSpec,
+    aerial_pixels,
+    ground_pixels,
+    pad_to_panorama,
+    pixels_to_batch,
+    pixels_to_tensor,
+)
 from crossview.data.table import Pair, PairTable
 from crossview.errors import ConfigError
-from crossview.io import image_to_tensor, read_image
-from crossview.methods.base import InputSpec
 
 
-def _resize(img: Image.Image, width: int, height: int, area: bool) -> Image.Image:
-    if img.size == (width, height):
-        return img
-    shrinking = width <= img.width and height <= img.height
-    resample = Image.Resampling.BOX if (area and shrinking) else Image.Resampling.BILINEAR
-    return img.resize((width, height), resample=resample)
-
-
-def crop_vfov_rows(
-    img: Image.Image, source_vfov_deg: float | None, target_vfov_deg: float
-) -> Image.Image:
-    """Keep the rows of an equirectangular panorama within ``+-target/2`` of the horizon.
-
-    ``source_vfov_deg`` is the panorama's vertical span (centred on the horizon); nothing is done
-    when it is unknown or not larger than the target.
-    """
-    if source_vfov_deg is None or source_vfov_deg <= target_vfov_deg:
-        return img
-    keep = round(img.height * target_vfov_deg / source_vfov_deg)
-    top = (img.height - keep) // 2
-    return img.crop((0, top, img.width, top + keep))
-
-
-def _ground_pixels(
-    pair: Pair, spec: InputSpec, source_vfov_deg: float | None, fast_decode: bool = False
-) -> np.ndarray:
-    height, width = spec.ground_hw
-    band = pair.fov_deg is None  # panoramas only; photos keep all their rows
-    min_size = None
-    if fast_decode:
-        # The band crop comes after decoding: ask for enough rows that the cropped band still
-        # has ``height`` rows (crop_vfov_rows keeps round(rows * target / source) >= height).
-        ratio = 1.0
-        if band and source_vfov_deg is not None and source_vfov_deg > spec.ground_vfov_deg:
-            ratio = source_vfov_deg / spec.ground_vfov_deg
-        min_size = (width, math.ceil(height * ratio))
-    img = read_image(pair.ground, min_size=min_size)
-    if band:
-        img = crop_vfov_rows(img, source_vfov_deg, spec.ground_vfov_deg)
-    return np.array(_resize(img, width, height, area=True))
-
-
-def _tile_pixels(path: Any, size: int, fast_decode: bool = False) -> np.ndarray:
-    # Tiles shrink with PIL's antialiased bilinear (triangle) filter; a draft at the target size
-    # would replace it by the DCT's box-like one (3-5/255 mean, up to 83/255 off on the synthetic
-    # tiles). A draft at >= twice the size leaves the last 2x to that filter (~1/255, max 15/255).
-    img = read_image(path, min_size=(2 * size, 2 * size) if fast_decode else None)
-    return np.array(_resize(img, size, size, area=False))
-
-
-def load_ground(
-    pair: Pair, spec: InputSpec, source_vfov_deg: float | None, fast_decode: bool = False
-) -> Tensor:
-    """Decode, band-crop and resize a ground image to ``(3, *spec.ground_hw)`` float32 in [0, 1].
-
-    ``fast_decode`` decodes large JPEGs at a reduced DCT scale (module docstring).
-    """
-    return image_to_tensor(_ground_pixels(pair, spec, source_vfov_deg, fast_decode))
-
-
-def load_tile(path: Any, size: int, fast_decode: bool = False) -> Tensor:
-    """Decode and resize an aerial tile to ``(3, size, size)`` float32 in [0, 1].
-
-    ``fast_decode`` decodes large JPEGs at a reduced DCT scale (module docstring).
-    """
-    return image_to_tensor(_tile_pixels(path, size, fast_decode))
-
-
-def _chw(pixels: np.ndarray) -> np.ndarray:
-    """``H x W x 3`` uint8 (PIL's layout) -> contiguous ``3 x H x W`` (the tensors' layout)."""
-    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
-
-
-def _cached_chw(
+def _cached(
     cache: dict[Any, np.ndarray] | None, key: Any, read: Callable[[], np.ndarray]
 ) -> np.ndarray:
-    """``read()`` as ``3 x H x W`` uint8, kept in ``cache`` under ``key`` when caching is on."""
+    """``read()`` (``3 x H x W`` uint8), kept in ``cache`` under ``key`` when caching is on."""
     if cache is not None and key in cache:
         return cache[key]
-    pixels = _chw(read())
+    pixels = read()
     if cache is not None:
         cache[key] = pixels
     return pixels
 
 
-def _chw_to_tensor(pixels: np.ndarray) -> Tensor:
-    # One fused pass (uint8 -> float32 / 255), value for value io.image_to_tensor.
-    return torch.div(torch.from_numpy(pixels), 255.0)
-
-
-def pixels_to_batch(pixels: Sequence[np.ndarray]) -> Tensor:
-    """Stack ``3 x H x W`` uint8 images into a ``(B, 3, H, W)`` float32 batch in [0, 1].
-
-    Value for value what stacking :func:`crossview.io.image_to_tensor` of each image gives, in one
-    conversion for the batch instead of one per image: embedding small cached images is otherwise
-    bound by the per-image conversions and the float32 collate copy.
-    """
-    stacked = np.stack(pixels)
-    if stacked.dtype != np.uint8 or stacked.ndim != 4 or stacked.shape[1] != 3:
-        raise ConfigError(f"pixels_to_batch: expected uint8 3 x H x W images, got "
-                          f"{stacked.dtype} {tuple(stacked.shape[1:])}")
-    return _chw_to_tensor(stacked)
+def read_ground(pair: Pair, spec: InputSpec, source_vfov_deg: float | None,
+                fast_decode: bool = False) -> np.ndarray:
+    """A pair's ground image as ``3 x H x W`` uint8 (panoramas band-cropped, photos not)."""
+    return ground_pixels(pair.ground, spec, source_vfov_deg=source_vfov_deg,
+                         band_crop=pair.fov_deg is None, fast_decode=fast_decode)
 
 
 def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
@@ -173,18 +90,22 @@ class _TableDataset(Dataset):
         self._pixels = {} if enabled else None
 
     def _ground_pixels(self, index: int) -> np.ndarray:
-        return _cached_chw(self._pixels, ("ground", index), lambda: _ground_pixels(
+        return _cached(self._pixels, ("ground", index), lambda: read_ground(
             self.table[index], self.spec, self.source_vfov_deg, self.fast_decode))
 
     def _tile_pixels(self, ref_index: int) -> np.ndarray:
-        return _cached_chw(self._pixels, ("tile", ref_index), lambda: _tile_pixels(
-            self.table.references[ref_index].path, self.spec.aerial_size, self.fast_decode))
+        return _cached(self._pixels, ("tile", ref_index), lambda: aerial_pixels(
+            self.table.references[ref_index].path, self.spec, fast_decode=self.fast_decode))
 
     def _ground(self, index: int) -> Tensor:
-        return _chw_to_tensor(self._ground_pixels(index))
+        return pixels_to_tensor(self._ground_pixels(index))
 
     def _tile(self, ref_index: int) -> Tensor:
-        return _chw_to_tensor(self._tile_pixels(ref_index))
+        return pixels_to_tensor(self._tile_pixels(ref_index))
+
+    def _full_width(self, ground: Tensor) -> Tensor:
+        """A limited-FOV crop padded back to the panorama width (no-op for full panoramas)."""
+        return pad_to_panorama(ground, self.spec.ground_hw[1], self.spec.pad_rgb)
 
     def set_epoch(self, epoch: int) -> None:
         """Change the random draws (augmentation, random FOV shifts) for a new epoch."""
@@ -205,9 +126,9 @@ class _TableDataset(Dataset):
 class PairDataset(_TableDataset):
     """Ground/aerial training pairs: the ground image and its *positive* tile.
 
-    Sample keys: ``ground`` ``(3, Hg, Wg)`` (``Wg`` shrinks to ``round(fov/360 Wg)`` with a FOV
-    crop), ``aerial`` ``(3, S, S)``, ``index``, ``id``, ``ref_index`` (positive reference),
-    ``latlon`` / ``utm`` float64 ``(2,)`` (NaN unknown), ``yaw_deg`` (NaN unknown), ``rot90_k``,
+    Sample keys: ``ground`` ``(3, Hg, Wg)`` (a FOV crop is padded back to ``Wg`` columns with
+    the method's pad value), ``aerial`` ``(3, S, S)``, ``index``, ``id``, ``ref_index``
+    (positive reference), ``latlon`` / ``utm`` float64 ``(2,)`` (NaN unknown), ``yaw_deg`` (NaN unknown), ``rot90_k``,
     ``flipped`` and ``fov_shift`` when a FOV crop was applied. Images are decoded in full
     (``fast_decode=False``): training keeps the exact pixels of a full decode plus area resize.
     """
@@ -243,6 +164,7 @@ class PairDataset(_TableDataset):
         if self.augment is not None:
             gen = sample_generator(self.seed, self.epoch, index)
             aerial, ground, extra = augment_pair(aerial, ground, self.augment, gen)
+            ground = self._full_width(ground)
         latlon, utm = _coords(pair)
         return {
             "ground": ground,
@@ -263,7 +185,8 @@ class GroundDataset(_TableDataset):
     Args:
         table: The pairs whose ground images to read.
         spec: The method's input spec.
-        fov_deg: Crop panoramas to this horizontal FOV after resizing (``None`` = full).
+        fov_deg: Crop panoramas to this horizontal FOV after resizing (``None`` = full); the crop
+            is padded back to the full width, centred on column ``W/2``.
         shift: ``"random"`` draws an unknown shift per sample from ``(seed, index)`` (fixed across
             runs, as in DSM's evaluation), an integer fixes it for every sample.
         seed: Seed of the random shifts.
@@ -298,6 +221,7 @@ class GroundDataset(_TableDataset):
             image, sample["fov_shift"] = crop_fov(
                 image, self.fov_deg, fixed, sample_generator(self.seed, self.epoch, index)
             )
+            image = self._full_width(image)
         sample["image"] = image
         return sample
 
@@ -336,11 +260,11 @@ class ReferenceDataset(Dataset):
         return len(self.table.references)
 
     def _pixels_of(self, index: int) -> np.ndarray:
-        return _cached_chw(self._pixels, index, lambda: _tile_pixels(
-            self.table.references[index].path, self.spec.aerial_size, self.fast_decode))
+        return _cached(self._pixels, index, lambda: aerial_pixels(
+            self.table.references[index].path, self.spec, fast_decode=self.fast_decode))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return {"image": _chw_to_tensor(self._pixels_of(index)), "index": index,
+        return {"image": pixels_to_tensor(self._pixels_of(index)), "index": index,
                 "id": self.table.references[index].id}
 
     def read_batch(self, indices: Sequence[int]) -> dict[str, Any]:

@@ -19,10 +19,11 @@ from typing import Any
 
 import torch
 
+from crossview.data.inputs import aerial_pixels, pixels_to_batch
 from crossview.errors import ConfigError, CrossviewError
-from crossview.index.embed import encode, load_tiles
 from crossview.index.geoindex import COLUMNS, GeoIndex
 from crossview.index.tiles import TileRecord, read_tiles_csv
+from crossview.inference import encode_images
 from crossview.progress import track
 
 logger = logging.getLogger(__name__)
@@ -135,11 +136,14 @@ def build_index(
     if done:
         logger.info("%s: %d tiles already indexed, %d to go", uri, len(done), len(todo))
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-    size = method.input_spec.aerial_size
+    spec = method.input_spec
     for b, batch in enumerate(track(batches, "embedding tiles")):
         if max_batches is not None and b >= max_batches:
             break
-        desc = encode(method, load_tiles([t.path for t in batch], size), device, "aerial")
+        # The one input path and the one encoder call: the pixels and precision of training/eval.
+        images = pixels_to_batch([aerial_pixels(t.path, spec) for t in batch])
+        with torch.inference_mode():
+            desc = encode_images(method, "aerial", images, device, [t.tile_id for t in batch])
         index.add({c: [getattr(t, c) for t in batch] for c in COLUMNS}, desc)
     return index
 

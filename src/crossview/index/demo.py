@@ -132,7 +132,9 @@ def step_train(conf: DemoConfig, train: Any, val: Any, data_spec: str) -> Path:
         overrides["max_steps"] = conf.max_steps
     if conf.epochs is not None:
         overrides["epochs"] = conf.epochs
-    train_conf = TrainConfig.from_preset(conf.method, "tiny", section="train", **overrides)
+    from crossview.methods.registry import get_preset
+
+    train_conf = TrainConfig.from_dict({**get_preset(conf.method, "tiny").train, **overrides})
     if train_conf.batch_size > len(train):
         train_conf = train_conf.replace(batch_size=max(2, len(train) // 2))
     method = create_method(conf.method, "tiny")

@@ -9,9 +9,11 @@ is reported as the estimated heading. The union of the per-roll top-k holds the 
 this max-over-rolls score (a tile in the global top-k is in the top-k of its best roll).
 
 Limited field of view (DSM protocol, SPECS §1). A query covering ``fov_deg`` < 360 is resized to
-``fov/360 * W`` columns and placed in a full-width panorama filled with the ImageNet mean
-colour (zero after the usual input normalisation, so the missing view adds as little signal as
-possible), centred on its heading, then handled as above. DSM's shift search slides the query
+``fov/360 * W`` columns and placed in a full-width panorama filled with the method's pad value
+(its normalisation mean, zero once normalised, so the missing view adds as little signal as
+possible), centred on its heading, then handled as above. Both steps are the one input path
+(:func:`crossview.data.inputs.model_input`), so a query reaches the model as the same pixels as in
+training and ``embed``. DSM's shift search slides the query
 over a *polar aerial feature map*; it needs methods whose aerial representation is a spatial
 map aligned with panorama columns. The methods here pool to a global descriptor, so the shift
 search is done on the query side instead (documented in docs/locate.md).
@@ -28,16 +30,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from crossview.data.inputs import model_input
 from crossview.errors import ConfigError, CrossviewError
 from crossview.geometry.panorama import roll_panorama
-from crossview.index.embed import encode, load_query, resize
 from crossview.index.geoindex import Candidate, GeoIndex
+from crossview.inference import encode_images, eval_mode
 
 logger = logging.getLogger(__name__)
-
-PAD_RGB = (0.485, 0.456, 0.406)
-"""Fill colour of the unseen part of limited-FOV queries (ImageNet mean: zero once normalised)."""
-
 
 @dataclasses.dataclass
 class QueryResult:
@@ -77,24 +76,6 @@ def parse_heading(value: str | float | None) -> float | None:
     if not np.isfinite(heading):
         raise ConfigError(f"--heading: expected a finite angle, got {value!r}")
     return heading % 360.0
-
-
-def prepare_query(image: torch.Tensor, ground_hw: tuple[int, int], fov_deg: float) -> torch.Tensor:
-    """Turn a query ``(3, h, w)`` into a full-width ``(3, H, W)`` panorama centred at column W/2.
-
-    Full panoramas are resized; limited-FOV images fill ``fov/360 * W`` centred columns of a
-    panorama filled with :data:`PAD_RGB`.
-    """
-    if not 0 < fov_deg <= 360:
-        raise ConfigError(f"--fov: expected degrees in (0, 360], got {fov_deg}")
-    height, width = ground_hw
-    cols = max(1, int(round(fov_deg / 360.0 * width)))
-    if cols >= width:
-        return resize(image, (height, width))
-    canvas = torch.tensor(PAD_RGB, dtype=image.dtype).view(3, 1, 1).repeat(1, height, width)
-    start = width // 2 - cols // 2
-    canvas[:, :, start : start + cols] = resize(image, (height, cols))
-    return canvas
 
 
 def heading_grid(heading: float | None, num_headings: int) -> list[float]:
@@ -156,22 +137,26 @@ def locate(
     if not images:
         raise ConfigError("no query images given")
     fov = 360.0 if fov_deg is None else float(fov_deg)
+    if not 0.0 < fov <= 360.0:
+        raise ConfigError(f"--fov: expected degrees in (0, 360], got {fov_deg}")
     known = parse_heading(heading)
     headings = heading_grid(known, num_headings)
     device = device or get_device()
-    method = method.to(device).eval()
-    ground_hw = tuple(method.input_spec.ground_hw)
+    method = method.to(device)
+    spec = method.input_spec
     # Read every query before embedding any: a missing or corrupt file among many fails at once,
     # not after minutes of work on the ones before it. Only the model-sized panorama is kept.
-    vfov, band = (vfov_deg if fov >= 360 else None), method.input_spec.ground_vfov_deg
-    panos = [prepare_query(load_query(p, vfov, band), ground_hw, fov) for p in images]  # type: ignore[arg-type]
+    panorama = fov >= 360.0
+    panos = [model_input(p, spec, "ground", source_vfov_deg=vfov_deg if panorama else None,
+                         fov_deg=None if panorama else fov, band_crop=panorama) for p in images]
     results = []
     for path, pano in zip(images, panos, strict=True):
         # Roll so that the chosen heading's view sits at north (column W/2): roll by -heading.
         rolls = roll_panorama(
             pano[None].expand(len(headings), -1, -1, -1), torch.tensor([-h for h in headings])
         )
-        desc = encode(method, rolls, device, "ground")
+        with eval_mode(method), torch.inference_mode():
+            desc = encode_images(method, "ground", rolls, device, [str(path)])
         hits = index.search(
             desc,
             k=top_k,

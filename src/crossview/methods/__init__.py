@@ -1,7 +1,20 @@
-"""Registered methods. Importing this package registers every built-in method."""
+"""Methods behind one registry.
 
-from crossview.methods.base import InputSpec, Method, MethodConfig, OptimizerSpec, Phase, ScheduleSpec
-from crossview.methods.registry import create_method, get_method_class, list_methods, register_method
+Built-in and third-party methods are found through the ``crossview.methods`` entry-point group
+(:mod:`crossview.methods.registry`); importing this package loads none of them.
+"""
+
+from crossview.data.inputs import InputSpec
+from crossview.methods.base import Method, MethodConfig, OptimizerSpec, Phase, ScheduleSpec
+from crossview.methods.registry import (
+    Preset,
+    create_method,
+    get_method_class,
+    get_preset,
+    list_methods,
+    list_presets,
+    register_method,
+)
 
 __all__ = [
     "InputSpec",
@@ -9,15 +22,12 @@ __all__ = [
     "MethodConfig",
     "OptimizerSpec",
     "Phase",
+    "Preset",
     "ScheduleSpec",
     "create_method",
     "get_method_class",
+    "get_preset",
     "list_methods",
+    "list_presets",
     "register_method",
 ]
-from crossview.methods import cde  # noqa: E402,F401  (registers "cde")
-
-# Built-in methods register themselves on import.
-from crossview.methods import safa  # noqa: E402,F401
-from crossview.methods import sample4geo  # noqa: E402,F401
-from crossview.methods import clnet  # noqa: E402,F401

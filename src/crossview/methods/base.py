@@ -6,33 +6,25 @@ data. The one trainer, the evaluator, the index and ``locate`` use nothing else.
 
 Inputs (DESIGN.md "Tensors"): ``ground`` float32 ``(B, 3, Hg, Wg)`` in ``[0, 1]`` at
 ``input_spec.ground_hw``; ``aerial`` float32 ``(B, 3, S, S)`` north-up tiles in ``[0, 1]`` at
-``input_spec.aerial_size``. A method that works on polar-transformed tiles applies the transform
-itself inside ``encode_aerial`` (the data pipeline never does), and owns its normalisation.
+``input_spec.aerial_size``, both made by the one input path (:mod:`crossview.data.inputs`) from
+the method's :class:`~crossview.data.inputs.InputSpec`. A method that works on polar-transformed
+tiles applies the transform itself inside ``encode_aerial`` (the data pipeline never does), and
+owns its normalisation (declared as ``InputSpec.mean`` / ``std``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
 from crossview.config import Config
+from crossview.data.inputs import InputSpec
 
-
-@dataclasses.dataclass
-class InputSpec:
-    """What a method expects from the data pipeline."""
-
-    ground_hw: tuple[int, int]
-    """Ground panorama (or photo) size ``(H, W)`` the data pipeline resizes to."""
-    aerial_size: int
-    """Side ``S`` of the square north-up aerial tile the data pipeline resizes to."""
-    ground_vfov_deg: float = 90.0
-    """Vertical field of view of the ground band the method was trained on (CVUSA-like +-45)."""
-    polar: bool = False
-    """Whether ``encode_aerial`` polar-transforms tiles internally (for documentation/reports)."""
+if TYPE_CHECKING:
+    from crossview.methods.registry import Preset
 
 
 @dataclasses.dataclass
@@ -92,6 +84,8 @@ class Method(nn.Module):
 
     name: ClassVar[str] = "base"
     config_class: ClassVar[type[MethodConfig]] = MethodConfig
+    presets: ClassVar[dict[str, Preset]] = {}
+    """Named recipes, set by :func:`~crossview.methods.registry.register_method`."""
 
     def __init__(self, config: MethodConfig) -> None:
         super().__init__()
@@ -100,8 +94,8 @@ class Method(nn.Module):
     # --- what the data pipeline needs -------------------------------------------------------
     @property
     def input_spec(self) -> InputSpec:
-        """Input sizes and conventions the data pipeline must deliver."""
-        return InputSpec(ground_hw=tuple(self.config.ground_hw), aerial_size=self.config.aerial_size)
+        """Input sizes and conventions for the one input path (:mod:`crossview.data.inputs`)."""
+        return InputSpec(ground_hw=self.config.ground_hw, aerial_size=self.config.aerial_size)
 
     @property
     def descriptor_dim(self) -> int:

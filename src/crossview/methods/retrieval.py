@@ -13,18 +13,15 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from crossview.data.inputs import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 from crossview.errors import ConfigError
 from crossview.methods.base import (
-    InputSpec,
     Method,
     MethodConfig,
     OptimizerSpec,
     ScheduleSpec,
     check_shape,
 )
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclasses.dataclass

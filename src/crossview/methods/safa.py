@@ -180,7 +180,40 @@ class _Branch(nn.Module):
         return self.aggregate(self.local(x))
 
 
-@register_method("safa")
+PRESETS = {
+    # CPU minutes from random init: a half-width ResNet-18 up to layer2 (stride 8, 64 channels,
+    # 4x16 positions, 512-d descriptor), 32x128 ground and polar inputs from 64 px tiles.
+    "tiny": {
+        "doc": "CPU minutes from random init (half-width ResNet-18 to layer2, 32x128 inputs)",
+        "method": {
+            "backbone": "resnet18", "feature_index": 2,
+            "backbone_kwargs": {"channels": [32, 64, 128, 256], "stem_width": 32},
+            "final_pool": False, "ground_hw": [32, 128], "aerial_size": 64,
+            "polar_hw": [32, 128], "num_masks": 8, "alpha": 10.0, "optimizer": "adam",
+            "lr": 3.0e-4,
+        },
+        "train": {
+            "epochs": 70, "batch_size": 64, "sampler": "random", "eval_every": 2,
+            "time_budget_min": 15, "augment": True, "cache_images": True,
+        },
+    },
+    # SAFA (NeurIPS 2019) with CDE's loss details: VGG16 conv5_3 + 2x2 max-pool, 112x616 ground
+    # and polar inputs, k = 8, alpha = 10, Adam lr 1e-5, batch 32, exhaustive mini-batch.
+    "paper": {
+        "doc": "SAFA (NeurIPS 2019): VGG16, 112x616, k=8, Adam 1e-5, batch 32",
+        "method": {
+            "backbone": "vgg16", "feature_index": 4, "final_pool": True,
+            "ground_hw": [112, 616], "aerial_size": 256, "polar_hw": [112, 616],
+            "num_masks": 8, "alpha": 10.0, "hard_mining": False, "optimizer": "adam",
+            "lr": 1.0e-5,
+        },
+        "train": {"epochs": 100, "batch_size": 32, "sampler": "random", "eval_every": 1},
+    },
+}
+"""Named recipes of ``safa`` (method and train sections)."""
+
+
+@register_method("safa", presets=PRESETS)
 class Safa(RetrievalMethod):
     """SAFA (Shi et al., NeurIPS 2019) with CDE's loss options.
 

@@ -83,7 +83,47 @@ class InfoNCEMethod(RetrievalMethod):
         return {"total": loss, "infonce": loss.detach(), "logit_scale": self.loss.scale.detach()}
 
 
-@register_method("sample4geo")
+PRESETS = {
+    # CPU minutes from random init: a narrow, shallow ConvNeXt (timm dims/depths), small inputs;
+    # layer scale starts at 1 (timm default 1e-6 leaves the few blocks near-identity for hundreds
+    # of steps, which stalled learning from scratch on the synthetic world).
+    "tiny": {
+        "doc": "CPU minutes from random init (narrow ConvNeXt, 32x128 / 64 px inputs)",
+        "method": {
+            "backbone": "convnext_atto",
+            "backbone_kwargs": {"dims": [24, 48, 96, 192], "depths": [1, 1, 2, 1],
+                                "ls_init_value": 1.0},
+            "ground_hw": [32, 128], "aerial_size": 64, "label_smoothing": 0.1,
+            "init_temperature": 0.07, "optimizer": "adamw", "lr": 1.0e-3, "weight_decay": 0.01,
+            "schedule": {"kind": "cosine", "warmup_steps": 30},
+        },
+        "train": {
+            "epochs": 60, "batch_size": 64, "sampler": "gps_then_similarity",
+            "similarity_from_epoch": 4, "eval_every": 2, "time_budget_min": 15, "augment": True,
+            "cache_images": True, "sampler_neighbours": 3,
+        },
+    },
+    # Sample4Geo on CVUSA: ConvNeXt-B, 384x384 aerial, 140x768 ground, batch 128, AdamW lr 1e-3
+    # (PyTorch default weight decay 0.01), cosine with 1 epoch of warm-up (277 steps at batch
+    # 128), label smoothing 0.1, 40 epochs, GPS then similarity hard negatives.
+    "paper": {
+        "doc": "Sample4Geo on CVUSA: ConvNeXt-B, 384 / 140x768, batch 128, 40 epochs",
+        "method": {
+            "backbone": "convnext_base", "ground_hw": [140, 768], "aerial_size": 384,
+            "label_smoothing": 0.1, "init_temperature": 0.07, "optimizer": "adamw",
+            "lr": 1.0e-3, "weight_decay": 0.01,
+            "schedule": {"kind": "cosine", "warmup_steps": 277},
+        },
+        "train": {
+            "epochs": 40, "batch_size": 128, "sampler": "gps_then_similarity",
+            "similarity_from_epoch": 1, "eval_every": 4,
+        },
+    },
+}
+"""Named recipes of ``sample4geo`` (method and train sections)."""
+
+
+@register_method("sample4geo", presets=PRESETS)
 class Sample4Geo(InfoNCEMethod):
     """Sample4Geo baseline: one shared ConvNeXt for ground and aerial views, InfoNCE."""
 

@@ -1,4 +1,4 @@
-"""The trainer's typed configuration, read from section ``train`` of ``presets/<method>.yaml``."""
+"""The trainer's typed configuration: section ``train`` of a method's presets, plus overrides."""
 
 from __future__ import annotations
 

@@ -39,19 +39,16 @@ def select_split(table: PairTable, split: str | None) -> PairTable:
 def build_configs(method_name: str, preset: str, overrides: dict[str, Any] | None = None,
                   time_budget_min: float | None = None) -> tuple[Any, TrainConfig]:
     """Build the method (from its preset, with overrides) and the resolved :class:`TrainConfig`."""
-    from crossview.config import load_presets
-    from crossview.methods.registry import create_method, get_method_class
+    from crossview.methods.registry import create_method, get_method_class, get_preset
 
     cls = get_method_class(method_name)
     fields = [f.name for f in dataclasses.fields(cls.config_class)]
     method_over, train_over = route_overrides(fields, dict(overrides or {}))
     if time_budget_min is not None:
         train_over["time_budget_min"] = time_budget_min
-    sections = load_presets(method_name).get(preset) or {}
-    if "train" in sections:
-        config = TrainConfig.from_preset(method_name, preset, section="train", **train_over)
-    else:
-        config = TrainConfig.from_dict(train_over, where=f"{method_name}:{preset}:train")
+    recipe = get_preset(method_name, preset)
+    config = TrainConfig.from_dict({**recipe.train, **train_over},
+                                   where=f"{method_name}:{preset}:train")
     seed_everything(config.seed)  # reproducible random init of the method
     method = create_method(method_name, preset, **method_over)
     return method, config

@@ -1,0 +1,252 @@
+"""The one input path: an image file (or a decoded array) -> the tensor a method is fed.
+
+Every command reads images through this module: training (before augmentation), evaluation,
+``embed``, ``index build``, ``locate`` and ``synthesize``. One image therefore reaches a model as
+the same pixels whatever the command (``tests/data/test_inputs.py`` checks it bit for bit).
+
+What happens to an image comes from the method's :class:`InputSpec` (STYLE.md §2), never from
+the user:
+
+- **Ground view.** A panorama whose vertical span exceeds ``spec.ground_vfov_deg`` keeps the rows
+  around the horizon (CVACT 180 -> 90 degrees keeps the middle half, SPECS.md §1). It is resized
+  to ``spec.ground_hw`` with ``spec.ground_filter`` (``area``: PIL ``BOX`` when shrinking, as
+  SAFA's ``INTER_AREA``; bilinear when enlarging). A view covering only ``fov_deg < 360`` degrees
+  (a limited-FOV query) is resized to ``int(fov / 360 * W)`` columns and placed, centred on
+  column ``W/2`` (north, DESIGN.md), in a full-width panorama filled with ``spec.pad_rgb``: the
+  method's normalisation mean, so the unseen part is zero once normalised.
+- **Aerial view.** A north-up tile resized to ``spec.aerial_size`` with ``spec.aerial_filter``
+  (``bilinear``: PIL's antialiased triangle filter).
+- **Values.** ``uint8`` pixels, ``3 x H x W``, are converted once to float32 in ``[0, 1]``
+  (DESIGN.md "Tensors"); the method applies its own normalisation (``spec.mean`` / ``spec.std``).
+- **Precision.** :func:`crossview.device.inference_autocast` is the one autocast policy of every
+  forward pass outside training (bf16/fp16 on CUDA, full precision on CPU); training uses the
+  same dtype.
+
+``fast_decode=True`` (off by default everywhere) decodes JPEGs of at least twice the target size
+at a reduced DCT scale (:func:`crossview.io.read_image`): pixels then differ slightly from the
+full decode, so it is an explicit opt-in of the embedding paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from crossview.errors import ConfigError, InputFileError
+from crossview.geometry.panorama import fov_crop_width
+from crossview.io import read_image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+UNIT_MEAN = (0.5, 0.5, 0.5)
+"""Mean of methods that map ``[0, 1]`` to ``[-1, 1]`` (GAN generators such as CDE)."""
+UNIT_STD = (0.5, 0.5, 0.5)
+
+Filter = Literal["area", "bilinear", "bicubic"]
+View = Literal["ground", "aerial"]
+ImageSource = str | Path | np.ndarray | Image.Image
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """What a method expects from the data pipeline (STYLE.md §2)."""
+
+    ground_hw: tuple[int, int]
+    """Ground panorama (or photo) size ``(H, W)`` the pipeline resizes to."""
+    aerial_size: int
+    """Side ``S`` of the square north-up aerial tile the pipeline resizes to."""
+    ground_vfov_deg: float = 90.0
+    """Vertical field of view of the ground band the method works on (CVUSA-like: +-45)."""
+    polar: bool = False
+    """Whether ``encode_aerial`` polar-transforms tiles itself (the pipeline never does)."""
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    """Per-channel mean of the normalisation the method applies to ``[0, 1]`` inputs."""
+    std: tuple[float, float, float] = IMAGENET_STD
+    """Per-channel std of that normalisation."""
+    ground_filter: Filter = "area"
+    """Resize filter of ground images (``area`` = box filter when shrinking)."""
+    aerial_filter: Filter = "bilinear"
+    """Resize filter of aerial tiles (antialiased)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ground_hw", (int(self.ground_hw[0]), int(self.ground_hw[1])))
+        if min(self.ground_hw) < 1 or self.aerial_size < 1:
+            raise ConfigError(f"InputSpec: sizes must be positive, got ground_hw="
+                              f"{self.ground_hw}, aerial_size={self.aerial_size}")
+        if not 0.0 < self.ground_vfov_deg <= 180.0:
+            raise ConfigError(f"InputSpec.ground_vfov_deg must be in (0, 180], got "
+                              f"{self.ground_vfov_deg}")
+
+    @property
+    def pad_rgb(self) -> tuple[float, float, float]:
+        """Fill of the unseen part of limited-FOV views: the mean (zero once normalised)."""
+        return self.mean
+
+
+_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+
+
+def _resize(img: Image.Image, width: int, height: int, method: Filter) -> Image.Image:
+    if img.size == (width, height):
+        return img
+    if method == "area":
+        shrinking = width <= img.width and height <= img.height
+        resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+    else:
+        resample = _RESAMPLE[method]
+    return img.resize((width, height), resample=resample)
+
+
+def crop_vfov_rows(
+    img: Image.Image, source_vfov_deg: float | None, target_vfov_deg: float
+) -> Image.Image:
+    """Keep the rows of an equirectangular panorama within ``+-target/2`` of the horizon.
+
+    ``source_vfov_deg`` is the panorama's vertical span (centred on the horizon); nothing is done
+    when it is unknown or not larger than the target.
+    """
+    if source_vfov_deg is None or source_vfov_deg <= target_vfov_deg:
+        return img
+    keep = round(img.height * target_vfov_deg / source_vfov_deg)
+    top = (img.height - keep) // 2
+    return img.crop((0, top, img.width, top + keep))
+
+
+def _as_image(source: ImageSource, min_size: tuple[int, int] | None = None) -> Image.Image:
+    """Decode a file, or wrap a decoded ``H x W x 3`` uint8 array / PIL image, as RGB."""
+    if isinstance(source, Image.Image):
+        return source.convert("RGB")
+    if isinstance(source, np.ndarray):
+        if source.dtype != np.uint8 or source.ndim != 3 or source.shape[2] != 3:
+            raise ConfigError(f"image array: expected H x W x 3 uint8, got {source.dtype} "
+                              f"{source.shape}")
+        return Image.fromarray(source)
+    return read_image(source, min_size=min_size)
+
+
+def ground_pixels(
+    source: ImageSource,
+    spec: InputSpec,
+    *,
+    source_vfov_deg: float | None = None,
+    fov_deg: float | None = None,
+    band_crop: bool = True,
+    fast_decode: bool = False,
+) -> np.ndarray:
+    """A ground image as ``3 x H x w`` uint8 at the model's size.
+
+    Args:
+        source: Image file, ``H x W x 3`` uint8 array or PIL image.
+        spec: The method's input spec.
+        source_vfov_deg: Vertical span of a panorama (cropped to ``spec.ground_vfov_deg``).
+        fov_deg: Horizontal FOV of a limited view: ``w = int(fov / 360 * W)``
+            (:func:`~crossview.geometry.panorama.fov_crop_width`); ``None`` or 360: ``w = W``.
+        band_crop: Crop panoramas to the method's band (``False`` for photos).
+        fast_decode: Reduced-scale JPEG decoding (module docstring).
+
+    """
+    height, width = spec.ground_hw
+    if fov_deg is not None:
+        width = fov_crop_width(fov_deg, width)
+    min_size = None
+    if fast_decode:
+        # The band crop follows the decode: ask for enough rows that the band keeps ``height``.
+        ratio = 1.0
+        if band_crop and source_vfov_deg is not None and source_vfov_deg > spec.ground_vfov_deg:
+            ratio = source_vfov_deg / spec.ground_vfov_deg
+        min_size = (width, math.ceil(height * ratio))
+    img = _as_image(source, min_size)
+    if band_crop:
+        img = crop_vfov_rows(img, source_vfov_deg, spec.ground_vfov_deg)
+    return _chw(np.asarray(_resize(img, width, height, spec.ground_filter)))
+
+
+def aerial_pixels(source: ImageSource, spec: InputSpec, *, fast_decode: bool = False) -> np.ndarray:
+    """A north-up tile as ``3 x S x S`` uint8 at ``spec.aerial_size``.
+
+    Raises:
+        InputFileError: the tile is not square.
+
+    """
+    size = spec.aerial_size
+    # A draft at >= twice the size leaves the last 2x to the resize filter (~1/255 off, max
+    # 15/255); a draft at the target size would replace it by the DCT's box-like one.
+    img = _as_image(source, (2 * size, 2 * size) if fast_decode else None)
+    if img.width != img.height:
+        where = source if isinstance(source, (str, Path)) else "aerial image"
+        raise InputFileError(where, f"aerial tile must be square, got {img.width}x{img.height} px")
+    return _chw(np.asarray(_resize(img, size, size, spec.aerial_filter)))
+
+
+def _chw(pixels: np.ndarray) -> np.ndarray:
+    """``H x W x 3`` uint8 (PIL's layout) -> contiguous ``3 x H x W`` (the tensors' layout)."""
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+def pixels_to_tensor(pixels: np.ndarray) -> Tensor:
+    """``3 x H x W`` uint8 -> float32 ``(3, H, W)`` in ``[0, 1]``."""
+    return pixels_to_batch([pixels])[0]
+
+
+def pixels_to_batch(pixels: Sequence[np.ndarray]) -> Tensor:
+    """Stack ``3 x H x W`` uint8 images into a float32 ``(B, 3, H, W)`` batch in ``[0, 1]``.
+
+    One conversion for the batch: embedding small cached images is otherwise bound by per-image
+    conversions and the collate copy.
+    """
+    stacked = np.stack(pixels)
+    if stacked.dtype != np.uint8 or stacked.ndim != 4 or stacked.shape[1] != 3:
+        raise ConfigError(f"pixels_to_batch: expected uint8 3 x H x W images, got "
+                          f"{stacked.dtype} {tuple(stacked.shape[1:])}")
+    return torch.div(torch.from_numpy(stacked), 255.0)
+
+
+def pad_to_panorama(view: Tensor, width: int, pad_rgb: Sequence[float]) -> Tensor:
+    """Place limited-FOV views ``(..., 3, H, w)`` centred on column ``width/2`` of a panorama.
+
+    The other columns hold ``pad_rgb``; ``w == width`` returns ``view`` unchanged.
+    """
+    cols = view.shape[-1]
+    if cols == width:
+        return view
+    if cols > width:
+        raise ConfigError(f"pad_to_panorama: view has {cols} columns, more than {width}")
+    shape = (*view.shape[:-1], width)
+    fill = torch.tensor(list(pad_rgb), dtype=view.dtype, device=view.device).view(3, 1, 1)
+    canvas = fill.expand(shape).clone()
+    start = width // 2 - cols // 2
+    canvas[..., start:start + cols] = view
+    return canvas
+
+
+def model_input(
+    source: ImageSource,
+    spec: InputSpec,
+    view: View,
+    *,
+    source_vfov_deg: float | None = None,
+    fov_deg: float | None = None,
+    band_crop: bool = True,
+    fast_decode: bool = False,
+) -> Tensor:
+    """The tensor a method is fed for one image: float32 ``(3, H, W)`` in ``[0, 1]``.
+
+    ``view="ground"``: :func:`ground_pixels`, then limited-FOV views are padded to the full
+    panorama width (:func:`pad_to_panorama`). ``view="aerial"``: :func:`aerial_pixels`.
+    """
+    if view == "aerial":
+        return pixels_to_tensor(aerial_pixels(source, spec, fast_decode=fast_decode))
+    if view != "ground":
+        raise ConfigError(f"view: expected 'ground' or 'aerial', got {view!r}")
+    image = pixels_to_tensor(ground_pixels(source, spec, source_vfov_deg=source_vfov_deg,
+                                           fov_deg=fov_deg, band_crop=band_crop,
+                                           fast_decode=fast_decode))
+    return pad_to_panorama(image, spec.ground_hw[1], spec.pad_rgb)
