@@ -14,7 +14,9 @@ owns its normalisation (declared as ``InputSpec.mean`` / ``std``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
@@ -22,6 +24,7 @@ from torch import Tensor, nn
 
 from crossview.config import Config
 from crossview.data.inputs import InputSpec
+from crossview.errors import ConfigError, unknown_name_error
 
 if TYPE_CHECKING:
     from crossview.methods.registry import Preset
@@ -60,11 +63,26 @@ class OptimizerSpec:
 class Phase:
     """One update within a training iteration: losses of ``name`` step optimizer ``optimizer``.
 
-    Retrieval methods declare a single phase; GAN methods declare e.g. ``D`` then ``G``.
+    Retrieval methods declare a single phase; GAN methods declare e.g. ``D`` then ``G``; staged
+    methods give each stage its epochs (a schedule as data: the trainer runs, in each epoch, the
+    phases whose range holds it, and sizes each optimizer's LR schedule to its active epochs).
     """
 
     name: str
     optimizer: str
+    epochs: tuple[int, int | None] = (0, None)
+    """Epochs ``[first, last)`` in which the phase runs (``None``: to the end)."""
+
+    def __post_init__(self) -> None:
+        first, last = self.epochs
+        if first < 0 or (last is not None and last <= first):
+            raise ConfigError(f"phase {self.name!r}: epochs must be [first >= 0, last > first), "
+                              f"got {self.epochs}")
+
+    def active(self, epoch: int) -> bool:
+        """Whether the phase runs in ``epoch`` (0-based)."""
+        first, last = self.epochs
+        return epoch >= first and (last is None or epoch < last)
 
 
 @dataclasses.dataclass
@@ -124,6 +142,32 @@ class Method(nn.Module):
     def can_retrieve(self) -> bool:
         """Whether the encoders give descriptors; the trainer evaluates by synthesis otherwise."""
         return True
+
+    def retrieval_variants(self) -> list[str]:
+        """Other descriptor pairs the method can give (e.g. one per stage); default none.
+
+        Evaluation scores each beside the default descriptors (``result["variants"]``), so one
+        run can report a paper's whole table; :meth:`variant` selects one.
+        """
+        return []
+
+    @contextlib.contextmanager
+    def variant(self, name: str | None) -> Iterator[None]:
+        """Encode with descriptor variant ``name`` for the duration (``None``: the default)."""
+        if name is not None and name not in self.retrieval_variants():
+            raise unknown_name_error(f"descriptor variant of {self.name!r}", name,
+                                     self.retrieval_variants())
+        previous = self.active_variant
+        self.__dict__["_variant"] = name
+        try:
+            yield
+        finally:
+            self.__dict__["_variant"] = previous
+
+    @property
+    def active_variant(self) -> str | None:
+        """The descriptor variant the encoders give now (``None``: the default)."""
+        return self.__dict__.get("_variant")
 
     # --- training ----------------------------------------------------------------------------
     def phases(self) -> list[Phase]:
