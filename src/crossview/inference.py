@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 
 from crossview.device import get_device, inference_autocast
+from crossview.data.inputs import InputSpec
 from crossview.errors import ConfigError, CrossviewError
 from crossview.io import plain
 from crossview.methods.base import Method
@@ -221,12 +222,15 @@ def synthesize_files(
     out: str | Path,
     batch_size: int = 8,
     device: str | torch.device | None = None,
+    source_vfov_deg: float | None = None,
 ) -> list[Path]:
-    """Synthesize ``out/<stem>.png`` for every tile; every tile is read before any work.
+    """Synthesize ``out/<stem>.png`` for every input image; every input is read before any work.
 
-    Tiles are read by the one input path (:func:`crossview.data.inputs.model_input`, as in
-    training); non-square tiles and unreadable files raise
-    :class:`~crossview.errors.InputFileError` naming the file.
+    Inputs are of the method's ``synthesis_source`` view (tiles for aerial -> ground methods,
+    panoramas for ground -> aerial ones; ``source_vfov_deg`` is a panorama's vertical span) and
+    are read by the one input path (:func:`crossview.data.inputs.model_input`, as in training);
+    non-square tiles and unreadable files raise :class:`~crossview.errors.InputFileError`
+    naming the file.
     """
     from crossview.data.inputs import model_input
     from crossview.errors import InputFileError
@@ -240,7 +244,8 @@ def synthesize_files(
         dup = next(s for s in stems if stems.count(s) > 1)
         raise InputFileError(paths[stems.index(dup)], f"two tiles share the output name {dup}.png")
     spec = method.input_spec
-    images = [model_input(path, spec, "aerial") for path in paths]
+    view = method.synthesis_source
+    images = [model_input(path, spec, view, source_vfov_deg=source_vfov_deg) for path in paths]
     device = get_device(device)
     _to_device(method, device)
     written = []
@@ -254,14 +259,22 @@ def synthesize_files(
     return written
 
 
-def polar_baseline(ground_hw: tuple[int, int]) -> Callable[[Tensor], Tensor]:
-    """CDE Table 4's "I_ps vs I_g" baseline: the polar-transformed tile as the prediction."""
-    from crossview.geometry.polar import polar_transform
+def polar_baseline(spec: InputSpec, source: str = "aerial") -> Callable[[Tensor], Tensor]:
+    """The geometric baseline of a synthesis direction, as a predictor of the other view.
 
-    def predict(aerial: Tensor) -> Tensor:
-        return polar_transform(aerial, ground_hw[0], ground_hw[1])
+    Aerial -> ground: the polar-transformed tile (CDE Table 4, "I_ps vs I_g"). Ground -> aerial:
+    the panorama's lower half mapped back over the tile (the inverse polar transform).
+    """
+    from crossview.geometry.polar import polar_to_overhead, polar_transform
 
-    return predict
+    def to_ground(aerial: Tensor) -> Tensor:
+        return polar_transform(aerial, spec.ground_hw[0], spec.ground_hw[1])
+
+    def to_aerial(ground: Tensor) -> Tensor:
+        below = ground[..., ground.shape[-2] // 2:, :]  # rows under the horizon see the ground
+        return polar_to_overhead(below, spec.aerial_size)
+
+    return to_ground if source == "aerial" else to_aerial
 
 
 def synthesis_scores(
@@ -274,7 +287,10 @@ def synthesis_scores(
     device: str | torch.device | None = None,
     limit: int | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Per-split mean synthesis metrics of ``method.synthesize`` and of the polar baseline.
+    """Per-split mean synthesis metrics of ``method.synthesize`` and of the geometric baseline.
+
+    The method's ``synthesis_source`` view is the input and the other view the target; the
+    baseline is :func:`polar_baseline` of that direction (reported as ``polar_baseline``).
 
     The evaluation step of ``crossview eval --synthesis`` and of the trainer. Pairs are read as in
     training without augmentation (:class:`~crossview.data.datasets.PairDataset`); a missing or
@@ -319,7 +335,9 @@ def synthesis_scores(
     _to_device(method, dev)
     if lpips_model is not None:
         lpips_model.to(dev)
-    baseline = polar_baseline(method.input_spec.ground_hw)
+    source = method.synthesis_source
+    target_view = "ground" if source == "aerial" else "aerial"
+    baseline = polar_baseline(method.input_spec, source)
     results = {}
     with eval_mode(method), torch.inference_mode():
         for split in chosen:
@@ -330,12 +348,12 @@ def synthesis_scores(
             loader = DataLoader(data, batch_size=batch_size, shuffle=False)
             for batch in track(loader, f"synthesis eval ({split})",
                                total=math.ceil(len(data) / batch_size)):
-                aerial = batch["aerial"].to(dev)
-                target = batch["ground"].to(dev)
+                inputs = batch[source].to(dev)
+                target = batch[target_view].to(dev)
                 with inference_autocast(dev):
-                    generated = method.synthesize(aerial)
+                    generated = method.synthesize(inputs)
                 meter.update("generator", generated, target)
-                meter.update("polar_baseline", baseline(aerial), target)
+                meter.update("polar_baseline", baseline(inputs), target)
             results[split] = meter.means()
     return results
 

@@ -129,8 +129,16 @@ class Method(nn.Module):
         """North-up tiles ``(B, 3, S, S)`` in [0, 1] -> L2-normalised descriptors ``(B, D)``."""
         raise NotImplementedError
 
-    def synthesize(self, aerial: Tensor) -> Tensor:
-        """Tiles ``(B, 3, S, S)`` -> synthesized ground panoramas in [0, 1] (synthesis methods)."""
+    synthesis_source: ClassVar[Literal["aerial", "ground"]] = "aerial"
+    """The view :meth:`synthesize` takes; it returns the other one (``crossview synthesize``,
+    synthesis metrics and sample grids follow it)."""
+
+    def synthesize(self, source: Tensor) -> Tensor:
+        """Synthesize the other view in [0, 1] from ``source`` (synthesis methods).
+
+        ``synthesis_source == "aerial"``: tiles ``(B, 3, S, S)`` -> ground panoramas
+        ``(B, 3, Hg, Wg)``; ``"ground"``: panoramas -> tiles.
+        """
         raise NotImplementedError(f"method {self.name!r} does not synthesize views")
 
     @property
