@@ -142,6 +142,7 @@ class Trainer:
     def _setup(self) -> None:
         cfg = self.config
         seed_everything(cfg.seed)
+        self.method.check_training_data(self.train_table)
         self.method.to(self.device)
         self.phases = list(self.method.phases())
         specs = self.method.optimizers()
