@@ -195,9 +195,11 @@ class Method(nn.Module):
         return self.training_step(batch, step, phase)
 
     def check_training_data(self, table: Any) -> None:
-        """Called by the trainer at start with the training ``PairTable`` (``None`` for other
-        datasets): refuse data the method cannot train on, or say what it will do without an
-        optional input, before any work. Default: nothing to check."""
+        """Check the training ``PairTable`` at start (``None`` for other datasets).
+
+        The trainer calls it before any work: refuse data the method cannot train on, or say
+        what the method will do without an optional input. Default: nothing to check.
+        """
 
     def set_epoch(self, epoch: int) -> None:
         """Called by the trainer at each epoch start (hard-mining schedules depend on it)."""
