@@ -61,19 +61,24 @@ class Preset:
     """Fields of :class:`~crossview.training.config.TrainConfig`."""
     doc: str = ""
     """One line on what the preset is for (shown by ``crossview methods``)."""
+    smoke: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Method-config overrides that keep the preset's architecture but shrink its inputs, for
+    CPU smoke runs (the contract tests run every preset this way; shapes at the preset's own
+    sizes are checked on the meta device)."""
 
     @classmethod
     def parse(cls, value: Preset | Mapping[str, Any], where: str) -> Preset:
-        """A :class:`Preset` from itself or a mapping with ``method`` / ``train`` / ``doc``."""
+        """A :class:`Preset` from itself or a mapping of ``method`` / ``train`` / ``doc`` / ``smoke``."""
         if isinstance(value, Preset):
             return value
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping of sections, got {value!r}")
-        unknown = sorted(set(value) - {*SECTIONS, "doc"})
+        keys = [*SECTIONS, "doc", "smoke"]
+        unknown = sorted(set(value) - set(keys))
         if unknown:
-            raise unknown_name_error(f"{where} section", unknown[0], [*SECTIONS, "doc"])
+            raise unknown_name_error(f"{where} section", unknown[0], keys)
         return cls(dict(value.get("method") or {}), dict(value.get("train") or {}),
-                   str(value.get("doc", "")))
+                   str(value.get("doc", "")), dict(value.get("smoke") or {}))
 
 
 def register_method(

@@ -208,6 +208,7 @@ PRESETS = {
             "lr": 1.0e-5,
         },
         "train": {"epochs": 100, "batch_size": 32, "sampler": "random", "eval_every": 1},
+        "smoke": {"ground_hw": [32, 128], "aerial_size": 64, "polar_hw": [32, 128]},
     },
 }
 """Named recipes of ``safa`` (method and train sections)."""

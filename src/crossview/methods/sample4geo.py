@@ -118,6 +118,7 @@ PRESETS = {
             "epochs": 40, "batch_size": 128, "sampler": "gps_then_similarity",
             "similarity_from_epoch": 1, "eval_every": 4,
         },
+        "smoke": {"ground_hw": [32, 128], "aerial_size": 64},
     },
 }
 """Named recipes of ``sample4geo`` (method and train sections)."""
