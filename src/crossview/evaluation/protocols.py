@@ -93,11 +93,13 @@ def default_protocol(table: PairTable) -> str:
 
     ``recall`` when ``table.layout`` is not a registered layout (e.g. a table built in code).
     """
-    from crossview.data.layouts._registry import get_layout, is_layout_name
+    from crossview.data.layouts import get_layout
 
-    if not is_layout_name(table.layout):
+    try:
+        layout = get_layout(table.layout)
+    except ConfigError:  # not a registered layout: the generic protocol, as documented
         return "recall"
-    return get_layout(table.layout).default_protocol(table)
+    return layout.default_protocol(table)
 
 
 def evaluate_protocol(
