@@ -7,8 +7,8 @@ Sample dicts produced by the datasets (torchgeo-style) have the keys
 
 Entry points: :class:`DataSpec` (a dataset as ``LAYOUT:ROOT`` plus options), :func:`get_layout`,
 :func:`load_layout` / :func:`check_layout` (:mod:`crossview.data.layouts`), :class:`PairDataset`,
-:class:`GroundDataset`, :class:`ReferenceDataset` (:mod:`crossview.data.datasets`), :class:`AugmentConfig`
-(:mod:`crossview.data.augment`), :class:`GPSNeighbourSampler` and
+:class:`GroundDataset`, :class:`ReferenceDataset` (:mod:`crossview.data.datasets`),
+:class:`AugmentConfig` (:mod:`crossview.data.augment`), :class:`GPSNeighbourSampler` and
 :class:`SimilarityNeighbourSampler` (:mod:`crossview.data.samplers`).
 """
 
