@@ -255,3 +255,8 @@ def test_data_check_with_spec_and_data_opt(tmp_path: Path) -> None:
     assert "unknown option 'mode'" in str(bad.exception)
     listing = runner.invoke(app, ["data", "layouts"])
     assert listing.exit_code == 0 and "aliases: vigor-cross (area=cross)" in listing.output
+
+
+def test_check_of_a_missing_root_is_one_unprefixed_problem(tmp_path: Path) -> None:
+    report = DataSpec.parse(f"cvusa:{tmp_path / 'nope'}").check()
+    assert not report.ok and report.problems == ["dataset root folder not found"]

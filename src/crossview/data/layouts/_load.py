@@ -133,7 +133,9 @@ def check_table(layout: Layout[Any], root: Path, options: Config, deep: bool = F
     except ConfigError:
         raise
     except CrossviewError as err:  # the index files themselves are unreadable
-        return LayoutReport(layout.name, root, {}, 0, [str(err)], [str(err)], {}, opts)
+        # A LayoutError already names the layout and root, which the summary gets prefixed with.
+        msg = err.problem if isinstance(err, LayoutError) else str(err)
+        return LayoutReport(layout.name, root, {}, 0, [msg], [msg], {}, opts)
     if deep:
         _verify_images(table, problems)
     return LayoutReport(layout.name, root, table.split_counts(), len(table.references),
