@@ -34,7 +34,11 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {value!r} does not fit {annotation}")
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"{where}: {value!r} is not one of {list(args)}")
+            import difflib
+
+            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{where}: {value!r} is not one of {list(args)}.{hint}")
         return value
     if origin in (tuple, list):
         if isinstance(value, str):

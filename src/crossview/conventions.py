@@ -21,6 +21,15 @@ Geodesy
     thresholds, grids) happens in UTM or local ENU through pyproj. Distances are metres and angles
     degrees at every interface; names carry units (``radius_m``, ``fov_deg``).
 
+UTM zones
+    One function picks a position's zone everywhere (layouts, the synthetic world, ``tiles
+    make``, reports): :func:`crossview.geometry.geodesy.utm_zone_for`, the 6 deg zones with the
+    Norway (32V: 56-64 N, 3-12 E -> zone 32) and Svalbard (72-84 N: zones 31, 33, 35, 37)
+    exceptions. A zone is written ``<number><N|S>`` with the *hemisphere* letter, e.g. ``"32N"``
+    (Bergen), ``"55S"`` (Canberra): the form :class:`~crossview.geometry.geodesy.UtmZone` prints
+    and parses, one-to-one with EPSG 326xx / 327xx. MGRS latitude-band letters (``"13T"``) are
+    never written: band ``S`` is in the northern hemisphere, so the two styles would collide.
+
 Tensors
     Images enter models as float32 ``(N, C, H, W)`` in ``[0, 1]``; each method owns its
     normalisation. Descriptors are L2-normalised float32 rows; similarity is the dot product.

@@ -149,7 +149,7 @@ def test_cli_errors_are_one_line(world, monkeypatch, capsys, tmp_path):
                     "utm_zone",
                     "ground_resolution_m",
                 ),
-                ("a", str(corrupt), 40.0, -105.0, 5e5, 4.4e6, "13T", 1.0), strict=False,
+                ("a", str(corrupt), 40.0, -105.0, 5e5, 4.4e6, "13N", 1.0), strict=False,
             )
         },
         np.eye(1, method.descriptor_dim, dtype=np.float32),

@@ -215,7 +215,10 @@ def test_vigor_cross_area_splits_by_city(tmp_path: Path) -> None:
         "SanFrancisco",
     }
     alias = load_layout("vigor", tmp_path, area="cross")
-    assert [p.id for p in alias] == [p.id for p in table] and alias.layout == "vigor-cross"
+    assert [p.id for p in alias] == [p.id for p in table]
+    assert alias.layout == table.layout == "vigor" and table.extras["area"] == "cross"
+    with pytest.raises(ConfigError, match="'vigor-cross' means 'vigor' with area='cross'"):
+        load_layout("vigor-cross", tmp_path, area="same")
 
 
 def test_vigor_city_subsets(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -225,8 +228,8 @@ def test_vigor_city_subsets(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     picked = load_layout("vigor", tmp_path, cities="Seattle,Chicago")
     assert {p.extras["city"] for p in picked} == {"Seattle", "Chicago"} and len(picked) == 4
     assert len(picked.references) == 8
-    with pytest.raises(ConfigError, match="cities must be among"):
-        load_layout("vigor", tmp_path, cities="Paris")
+    with pytest.raises(ConfigError, match="unknown vigor city 'Seatle'.*Did you mean 'Seattle'"):
+        load_layout("vigor", tmp_path, cities="Chicago,Seatle")
     with pytest.raises(ConfigError, match="needs a train city"):
         load_layout("vigor-cross", tmp_path, cities="Seattle")
     for city in ("Chicago", "SanFrancisco", "Seattle"):  # a one-city region, as the demo's
@@ -256,7 +259,7 @@ def test_vigor_malformed_label_rows(tmp_path: Path) -> None:
         r"\(expected 13 fields.*:2 \(tile satellite_0_0.png not in",
     ):
         load_layout("vigor", tmp_path)
-    with pytest.raises(ConfigError, match="area must be"):
+    with pytest.raises(ConfigError, match=r"vigor.area: 'diagonal' is not one of \['same', "):
         load_layout("vigor", tmp_path, area="diagonal")
 
 

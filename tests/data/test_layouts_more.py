@@ -64,7 +64,7 @@ def test_university_query_without_gallery_class_and_bad_task(tmp_path: Path) -> 
         r"\(class 0100 has no image in test/gallery_satellite\)",
     ):
         load_layout("university1652", tmp_path)
-    with pytest.raises(ConfigError, match="task must be one of"):
+    with pytest.raises(ConfigError, match="university1652.task: 'drone2street' is not one of"):
         load_layout("university1652", tmp_path, task="drone2street")
 
 
@@ -82,7 +82,7 @@ def test_crosslocate_positives_within_20m_and_15deg(tmp_path: Path) -> None:
             abs(pair.extras["positive_distance_m"] - 5.0) < 0.05
         )  # fixture places queries 5 m north
         assert 30.0 <= pair.fov_deg <= 70.0 and pair.utm_zone == "32N"
-    with pytest.raises(ConfigError, match="variant must be"):
+    with pytest.raises(ConfigError, match="crosslocate.variant: 'dense' is not one of"):
         load_layout("crosslocate", tmp_path, variant="dense")
     with pytest.raises(InputFileError, match="queries.csv: file not found"):
         load_layout("crosslocate", tmp_path, variant="uniform")
@@ -112,7 +112,9 @@ def test_data_check_cli_json_and_broken_layout(tmp_path: Path) -> None:
     assert json.loads(out.output) == {
         "layout": "cvusa",
         "root": str(tmp_path),
+        "options": {},
         "splits": {"train": 3, "val": 2},
+        "gallery": {"train": 3, "val": 2},
         "references": 5,
         "problems": [],
     }

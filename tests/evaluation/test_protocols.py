@@ -23,7 +23,7 @@ def table(layout, n=12, split="test", utm=True, **pair_kw):
             path=Path(f"r{i}.png"),
             utm_e=10.0 * i if utm else None,
             utm_n=0.0 if utm else None,
-            utm_zone="32T",
+            utm_zone="32N",
             lat=46.0,
             lon=7.0 + 1e-4 * i,
             ground_resolution_m=0.1,
@@ -40,7 +40,7 @@ def table(layout, n=12, split="test", utm=True, **pair_kw):
             references=(i,),
             utm_e=10.0 * i + 3.0 if utm else None,
             utm_n=0.0 if utm else None,
-            utm_zone="32T",
+            utm_zone="32N",
             lat=46.0,
             lon=7.0 + 1e-4 * i,
             yaw_deg=30.0 * i + 10,
@@ -149,3 +149,46 @@ def test_shared_options_accepted_and_unknown_option_rejected():
         evaluate_protocol(g, g.copy(), t, radius_m=5.0)
     out = evaluate_protocol(g, g.copy(), table("crosslocate"), ks=[1, 3])
     assert set(out["position"]["by_radius_m"]["20"]) == {"R@1", "R@3", "R@1%"}
+
+
+def test_protocol_registry_choices_and_a_new_protocol():
+    from crossview.evaluation import (
+        PROTOCOLS,
+        Scored,
+        get_protocol,
+        list_protocols,
+        register_protocol,
+    )
+    from crossview.evaluation.protocols import _PROTOCOLS
+
+    builtin = ["recall", "cvact_test", "vigor", "university", "crosslocate"]
+    assert list(PROTOCOLS) == builtin and list_protocols()[:5] == builtin
+    with pytest.raises(ConfigError, match=r"unknown evaluation protocol 'vigr'; choose one of "
+                                          r"\['crosslocate', .*\]\. Did you mean 'vigor'\?"):
+        get_protocol("vigr")
+
+    @register_protocol("test-mean-match")
+    def _mean_match(x: Scored, scale: float = 1.0) -> dict:
+        # Mean similarity of each ground descriptor with its positive.
+        pos = np.asarray(x.aerial)[x.table.truth()]
+        return {"mean": scale * float(np.mean(np.sum(np.asarray(x.ground) * pos, axis=1)))}
+
+    try:
+        t = table("cvusa")
+        g = desc(12, 5)
+        out = evaluate_protocol(g, g.copy(), t, protocol="test-mean-match", scale=2.0)
+        assert out["protocol"] == "test-mean-match" and out["mean"] == pytest.approx(2.0)
+        with pytest.raises(ConfigError, match=r"option 'ks' is not valid for protocol "
+                                              r"'test-mean-match'; valid options: \['scale'"):
+            evaluate_protocol(g, g.copy(), t, protocol="test-mean-match", ks=(1,))
+        with pytest.raises(ValueError, match="registered twice"):
+            register_protocol("test-mean-match")(_mean_match)
+    finally:
+        _PROTOCOLS.pop("test-mean-match")
+
+
+def test_default_protocol_asks_the_layout_object():
+    # An alias resolves to its layout; a table of an unregistered layout is scored with recall.
+    assert default_protocol(table("vigor-cross")) == "vigor"
+    assert default_protocol(table("university-1652")) == "university"
+    assert default_protocol(table("my-own-table")) == "recall"

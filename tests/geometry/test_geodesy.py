@@ -38,6 +38,22 @@ def test_utm_zone_for(lat, lon, zone, epsg):
     assert UtmZone.parse(zone) == z == UtmZone.parse(epsg)
 
 
+@pytest.mark.parametrize(
+    ("lat", "lon", "number"),
+    [  # Norway: 32V is widened to 3-12 E for 56-64 N.
+     (60.39, 5.32, 32), (56.0, 3.0, 32), (63.99, 11.99, 32), (55.99, 5.0, 31), (64.0, 5.0, 31),
+     (60.0, 2.99, 31), (60.0, 12.0, 33),
+     # Svalbard: 72-84 N, 0-42 E uses only the odd zones 31, 33, 35, 37.
+     (78.0, 8.99, 31), (78.0, 9.0, 33), (78.2, 15.6, 33), (79.0, 20.99, 33), (79.0, 21.0, 35),
+     (80.0, 32.99, 35), (80.0, 33.0, 37), (80.0, 41.99, 37), (72.0, 0.0, 31), (84.0, 20.0, 33),
+     (71.99, 10.0, 32), (80.0, 42.0, 38), (80.0, -1.0, 30)],
+)
+def test_utm_zone_norway_and_svalbard_exceptions(lat, lon, number):
+    # Outside the exceptions the zone is the 6-degree band of the longitude.
+    zone = utm_zone_for(lat, lon)
+    assert zone.number == number and not zone.south and str(zone) == f"{number}N"
+
+
 @pytest.mark.parametrize(("lat", "lon"), [(40.3, -105.6), (-33.87, 151.21), (64.1, -21.9),
                                           (-54.8, -68.3), (1.3, 103.8), (37.77, -122.42)])
 def test_utm_round_trip_sub_millimetre(lat, lon):

@@ -75,7 +75,7 @@ def pano_index(tmp_path: Path) -> tuple[GeoIndex, PoolMethod, list[Path]]:
             "lon": list(-105 + 0.001 * np.arange(n)),
             "utm_e": list(500000 + 100.0 * np.arange(n)),
             "utm_n": list(4400000 + 100.0 * np.arange(n)),
-            "utm_zone": ["13T"] * n,
+            "utm_zone": ["13N"] * n,
             "ground_resolution_m": [1.0] * n,
         },
         desc,

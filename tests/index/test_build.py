@@ -15,7 +15,7 @@ def _tiles(tmp_path, n=10):
             rng.integers(0, 255, (16, 16, 3), dtype=np.uint8), tmp_path / "t" / f"tiles/{i}.png"
         )
         records.append(
-            TileRecord(f"k{i}", f"tiles/{i}.png", 40 + i * 1e-3, -105.0, 5e5 + i, 4.4e6, "13T", 0.5)
+            TileRecord(f"k{i}", f"tiles/{i}.png", 40 + i * 1e-3, -105.0, 5e5 + i, 4.4e6, "13N", 0.5)
         )
     write_tiles_csv(records, tmp_path / "t" / "tiles.csv")
     return read_tile_source(str(tmp_path / "t"))

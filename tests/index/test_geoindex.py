@@ -24,7 +24,7 @@ def _rows(n, lat0=40.0, lon0=-105.0, spread=0.02, seed=0):
         "lon": lon.tolist(),
         "utm_e": (500000 + rng.uniform(0, 1000, n)).tolist(),
         "utm_n": (4400000 + rng.uniform(0, 1000, n)).tolist(),
-        "utm_zone": ["13T"] * n,
+        "utm_zone": ["13N"] * n,
         "ground_resolution_m": [0.5] * n,
     }
 

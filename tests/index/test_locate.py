@@ -119,7 +119,7 @@ def test_ann_locate_reranks_with_exact_scores(pano_index):
             "lon": [-105.0] * 260,
             "utm_e": [0.0] * 260,
             "utm_n": [0.0] * 260,
-            "utm_zone": ["13T"] * 260,
+            "utm_zone": ["13N"] * 260,
             "ground_resolution_m": [1.0] * 260,
         },
         extra,

@@ -8,7 +8,7 @@ from pyproj import Transformer
 from rasterio.transform import Affine
 
 from crossview.errors import InputFileError
-from crossview.index.tiles import make_tiles, read_tiles_csv
+from crossview.index.tiles import make_tiles, read_tiles_csv, utm_crs_for
 
 RGB = Path("/work/shared/data/dem/rmnp-rgb.tif")
 DEM = Path("/work/shared/data/dem/rmnp-dem.tif")
@@ -31,7 +31,7 @@ def test_tiles_of_real_geotiff_match_rasterio_transform(tmp_path):
         lon, lat
     )
     assert (rec.utm_e, rec.utm_n) == pytest.approx((e, n), abs=1e-3)
-    assert rec.utm_zone == f"{zone}T"
+    assert rec.utm_zone == f"{zone}N"  # hemisphere-style label (crossview.conventions)
     # 0.0015 deg of longitude at ~40.6 N is about 127 m.
     assert rec.ground_resolution_m == pytest.approx(
         0.0015 * 111320 * np.cos(np.radians(lat)), rel=0.01
@@ -90,3 +90,24 @@ def test_missing_and_corrupt_inputs(tmp_path):
         make_tiles(bad, tmp_path / "o", tile_size=16)
     with pytest.raises(InputFileError, match="tiles.csv"):
         read_tiles_csv(tmp_path)
+
+
+def test_bergen_raster_is_tiled_in_zone_32_not_31(tmp_path):
+    # Bergen (60.39 N, 5.32 E) lies in 31V by longitude but in 32V by the Norway exception: the
+    # warp, the tile coordinates and the label all use crossview's one zone function.
+    path = tmp_path / "bergen.tif"
+    step = 0.0004  # degrees per pixel
+    transform = Affine(step, 0.0, 5.30, 0.0, -step, 60.40)
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=48, count=3, dtype="uint8",
+                       crs="EPSG:4326", transform=transform) as dst:
+        dst.write(np.random.default_rng(0).integers(0, 255, (3, 48, 64), dtype=np.uint8))
+    records = make_tiles(path, tmp_path / "t", tile_size=16)
+    assert records and {r.utm_zone for r in records} == {"32N"}
+    to_32 = Transformer.from_crs("EPSG:4326", "EPSG:32632", always_xy=True)
+    for rec in records:
+        e, n = to_32.transform(rec.lon, rec.lat)
+        assert (rec.utm_e, rec.utm_n) == pytest.approx((e, n), abs=1e-3)
+    crs, label = utm_crs_for(60.39, 5.32)
+    assert (crs.to_epsg(), label) == (32632, "32N")
+    assert utm_crs_for(78.0, 8.0)[0].to_epsg() == 32631  # Svalbard
+    assert utm_crs_for(-35.3, 149.1)[1] == "55S"  # Canberra: the CVACT label

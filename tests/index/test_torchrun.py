@@ -43,7 +43,7 @@ def runs(tmp_path_factory):
     for i in range(9):
         save_image(rng.integers(0, 255, (size, size, 3), dtype=np.uint8), root / f"t/tiles/{i}.png")
         records.append(
-            TileRecord(f"k{i}", f"tiles/{i}.png", 40 + i * 1e-3, -105.0, 5e5 + i, 4.4e6, "13T", 0.5)
+            TileRecord(f"k{i}", f"tiles/{i}.png", 40 + i * 1e-3, -105.0, 5e5 + i, 4.4e6, "13N", 0.5)
         )
     write_tiles_csv(records, root / "t" / "tiles.csv")
     return root, method_a, sha_a

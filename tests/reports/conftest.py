@@ -45,7 +45,7 @@ def fake_results(tmp_path: Path) -> list[dict]:
                     "lon": -105 + 2e-4 * (r % 2),
                     "utm_e": 0.0,
                     "utm_n": 0.0,
-                    "utm_zone": "13T",
+                    "utm_zone": "13N",
                     "ground_resolution_m": 1.0,
                     "score": 0.9 - 0.1 * r,
                     "distance_m": None,

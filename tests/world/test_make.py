@@ -12,9 +12,9 @@ import scipy.io
 from PIL import Image
 from pyproj import Transformer
 
+from crossview.data.layouts.vigor import vigor_tile_refs
 from crossview.errors import ConfigError
 from crossview.world import make_world
-from crossview.world.layouts import vigor_tile_refs
 
 SMALL = {"tile_px": 64, "pano_hw": (32, 128), "region_m": 300.0, "tile_m": 40.0}
 
@@ -51,7 +51,7 @@ def test_ground_truth_tables_consistent(cvusa: Path) -> None:
     for r in rows:
         e, n = to_utm.transform(float(r["lon"]), float(r["lat"]))
         assert abs(e - float(r["utm_e"])) < 0.01 and abs(n - float(r["utm_n"])) < 0.01
-        assert r["utm_zone"] == "16T" and float(r["ground_resolution_m"]) == pytest.approx(40 / 64)
+        assert r["utm_zone"] == "16N" and float(r["ground_resolution_m"]) == pytest.approx(40 / 64)
         depth = np.load(cvusa / "crossview_gt" / "depth" / f"{r['id']}.npy")
         sem = np.asarray(Image.open(cvusa / "crossview_gt" / "semantics" / f"{r['id']}.png"))
         sky = np.asarray(Image.open(cvusa / "crossview_gt" / "sky" / f"{r['id']}.png")) > 0
@@ -157,3 +157,20 @@ def test_geotiff_export_is_georeferenced(tmp_path: Path) -> None:
     assert height == pytest.approx(float(tile_dsm[16, 16]), abs=1e-4)
     with rasterio.open(tmp_path / "crossview_gt" / "world_orthophoto.tif") as ortho:
         assert ortho.count == 3 and ortho.dtypes[0] == "uint8" and ortho.read().std() > 5
+
+
+def test_world_frame_uses_the_one_utm_zone_function(tmp_path: Path) -> None:
+    from crossview.world.geo import LocalFrame
+
+    # Norway and Svalbard exceptions: the longitude alone would give zones 31 and 32.
+    assert LocalFrame.at(60.39, 5.32).epsg == 32632 and LocalFrame.at(78.0, 8.0).epsg == 32631
+    assert LocalFrame.at(-35.3, 149.1).zone_label == "55S"
+    root = make_world(tmp_path, "cvusa", 2, 0, origin_lat=60.39, origin_lon=5.32, tile_px=16,
+                      pano_hw=(8, 32), region_m=160.0, tile_m=40.0, workers=1)
+    with (root / "crossview_gt" / "samples.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    to_32 = Transformer.from_crs("EPSG:4326", "EPSG:32632", always_xy=True)
+    for r in rows:
+        e, n = to_32.transform(float(r["lon"]), float(r["lat"]))
+        assert r["utm_zone"] == "32N" and abs(e - float(r["utm_e"])) < 0.01
+        assert abs(n - float(r["utm_n"])) < 0.01

@@ -10,64 +10,94 @@ import typer
 from crossview.cli import app
 
 if TYPE_CHECKING:
-    from crossview.data.layouts import LayoutReport
+    from crossview.data.layouts import DataSpec, LayoutReport
 
 data_app = typer.Typer(
     help="Datasets: validate official layouts and user folders.", no_args_is_help=True
 )
 app.add_typer(data_app, name="data")
 
+DATA_OPT_HELP = (
+    "Layout option key=value, repeatable (e.g. area=cross, cities=NewYork,Seattle, "
+    "task=street2sat); `crossview data layouts` lists them."
+)
+
 
 @data_app.command("check")
 def check(
-    layout: str = typer.Argument(
+    data: str = typer.Argument(
         ...,
-        help="Layout name (cvusa, cvact, vigor, vigor-cross, university1652, crosslocate, folder).",
+        help="LAYOUT:ROOT (as --data takes it), a folder with coords.csv, or a layout name "
+        "followed by ROOT.",
     ),
-    root: Path = typer.Argument(..., help="Dataset root folder, as distributed."),
-    option: list[str] = typer.Option(
-        [], "--option", "-o", help="Layout option key=value, e.g. area=cross."
-    ),
+    root: Path | None = typer.Argument(None, help="Dataset root folder when DATA is a name."),
+    data_opt: list[str] = typer.Option([], "--data-opt", "--option", "-o", help=DATA_OPT_HELP),
     deep: bool = typer.Option(
         False, "--deep", help="Also open and verify every image header (slow)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print {layout, splits, problems} as JSON."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print {layout, root, options, splits, gallery, ...} as JSON."
+    ),
 ) -> None:
-    """Validate a dataset layout and print the number of pairs per split.
+    """Validate a dataset and print its queries and gallery size per split.
 
     Exits 2 with one line naming the first missing or malformed files when the layout is broken.
     """
     import json
 
-    from crossview.config import parse_overrides
-    from crossview.data.layouts import LayoutError, check_layout
+    from crossview.data.layouts import LayoutError
 
-    report = check_layout(layout, root, deep=deep, **parse_overrides(option))
+    spec = data_spec_from_cli(data, data_opt, root)
+    report = spec.check(deep=deep)
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:
-        _print_table(report)
+        _print_table(spec, report)
     if not report.ok:
-        raise LayoutError(layout, root, "; ".join(report.summary))
+        raise LayoutError(spec.layout, spec.root, "; ".join(report.summary))
 
 
-def _print_table(report: LayoutReport) -> None:
+def data_spec_from_cli(data: str, options: list[str], root: Path | None = None) -> DataSpec:
+    """The :class:`~crossview.data.layouts.DataSpec` of ``--data`` and its ``--data-opt`` items.
+
+    ``root`` is the older two-argument form (``LAYOUT ROOT``).
+    """
+    from crossview.data.layouts import DataSpec
+
+    if root is not None:
+        return DataSpec.from_parts(data, root, options)
+    return DataSpec.parse(data, options)
+
+
+def _print_table(spec: DataSpec, report: LayoutReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{report.layout}: {report.root}")
+    table = Table(title=str(spec))
     table.add_column("split")
-    table.add_column("pairs", justify="right")
+    table.add_column("queries", justify="right")
+    table.add_column("gallery", justify="right")
     for split, count in report.splits.items():
-        table.add_row(split, str(count))
-    table.add_row("references", str(report.references))
+        table.add_row(split, str(count), str(report.gallery.get(split, "")))
+    table.add_row("references", "", str(report.references))
     Console().print(table)
 
 
 @data_app.command("layouts")
 def layouts() -> None:
-    """List the supported dataset layouts."""
-    from crossview.data.layouts import list_layouts
+    """List the dataset layouts: options (defaults), default protocol, world writer, aliases."""
+    import dataclasses
+
+    from crossview.data.layouts import get_layout, list_layouts
 
     for name in list_layouts():
-        typer.echo(name)
+        layout = get_layout(name)
+        opts = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(layout.options_class))
+        parts = [f"options: {opts or 'none'}", f"protocol: {layout.protocol}"]
+        if layout.writer is not None:
+            parts.append("world: yes")
+        if layout.aliases:
+            parts.append("aliases: " + ", ".join(
+                f"{a} ({', '.join(f'{k}={v}' for k, v in fixed.items()) or 'the same'})"
+                for a, fixed in layout.aliases.items()))
+        typer.echo(f"{name:<15} {layout.summary}\n{'':<15} " + "; ".join(parts))

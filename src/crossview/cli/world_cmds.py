@@ -16,7 +16,8 @@ app.add_typer(world_app, name="world")
 @world_app.command("make")
 def make(
     out: Path = typer.Option(..., "--out", help="Output folder (created; existing files are kept)."),
-    layout: str = typer.Option("cvusa", "--layout", help="cvusa, cvact or vigor."),
+    layout: str = typer.Option("cvusa", "--layout",
+                               help="cvusa, cvact or vigor (layouts with a world writer)."),
     pairs: int = typer.Option(100, "--pairs", help="Number of ground panoramas."),
     seed: int = typer.Option(0, "--seed", help="Seed of everything (same seed, same bytes)."),
     val_fraction: float = typer.Option(0.2, "--val-fraction", help="Fraction in the val split."),

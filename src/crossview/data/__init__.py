@@ -5,10 +5,10 @@ Sample dicts produced by the datasets (torchgeo-style) have the keys
 [0, 1]; never polar-transformed here), ``index`` (row in the table), ``id`` (str),
 ``latlon`` (float64 ``(2,)``; NaN if unknown), ``utm`` (float64 ``(2,)``), ``yaw_deg`` (float).
 
-Entry points: :func:`load_layout` / :func:`check_layout` / :func:`parse_data_spec`
-(:mod:`crossview.data.layouts`), :class:`PairDataset`, :class:`GroundDataset`,
-:class:`ReferenceDataset` (:mod:`crossview.data.datasets`), :class:`AugmentConfig`
-(:mod:`crossview.data.augment`), :class:`GPSNeighbourSampler` and
+Entry points: :class:`DataSpec` (a dataset as ``LAYOUT:ROOT`` plus options), :func:`get_layout`,
+:func:`load_layout` / :func:`check_layout` (:mod:`crossview.data.layouts`), :class:`PairDataset`,
+:class:`GroundDataset`, :class:`ReferenceDataset` (:mod:`crossview.data.datasets`),
+:class:`AugmentConfig` (:mod:`crossview.data.augment`), :class:`GPSNeighbourSampler` and
 :class:`SimilarityNeighbourSampler` (:mod:`crossview.data.samplers`).
 """
 
@@ -19,6 +19,8 @@ from typing import Any
 from crossview.data.table import Pair, PairTable, Reference
 
 _LAZY = {
+    "DataSpec": "layouts",
+    "get_layout": "layouts",
     "load_layout": "layouts",
     "check_layout": "layouts",
     "parse_data_spec": "layouts",

@@ -6,7 +6,15 @@ layer :func:`evaluate_protocol` that scores a :class:`~crossview.data.table.Pair
 """
 
 from crossview.evaluation.distance import DistanceRecallResult, distance_recall
-from crossview.evaluation.protocols import PROTOCOLS, default_protocol, evaluate_protocol
+from crossview.evaluation.protocols import (
+    PROTOCOLS,
+    Scored,
+    default_protocol,
+    evaluate_protocol,
+    get_protocol,
+    list_protocols,
+    register_protocol,
+)
 from crossview.evaluation.retrieval import (
     ONE_PERCENT_RULES,
     RecallResult,
@@ -25,15 +33,19 @@ __all__ = [
     "PROTOCOLS",
     "DistanceRecallResult",
     "RecallResult",
+    "Scored",
     "UniversityResult",
     "VigorResult",
     "default_protocol",
     "distance_recall",
     "evaluate_protocol",
+    "get_protocol",
+    "list_protocols",
     "one_percent_k",
     "recall_at_k",
     "recall_both_directions",
     "recall_from_ranks",
+    "register_protocol",
     "topk_blocks",
     "truth_rank",
     "university_evaluate",

@@ -1,7 +1,10 @@
 """Protocol layer: metrics of a :class:`~crossview.data.table.PairTable` from descriptors.
 
 Used by the trainer and ``crossview eval``. ``ground_desc`` rows align with ``table.pairs`` and
-``aerial_desc`` rows with ``table.references``. The protocol defaults from ``table.layout``:
+``aerial_desc`` rows with ``table.references``. Protocols are registered functions
+(:func:`register_protocol`); a table's default protocol is its layout object's
+(:meth:`crossview.data.layouts.Layout.default_protocol`), ``recall`` for tables of unregistered
+layouts. Built-in protocols:
 
 ==================  ===========================================================================
 ``recall``          CVUSA, CVACT_val and generic layouts: R@k, R@1%, both directions
@@ -34,8 +37,11 @@ _COMMON_OPTIONS = ("block_size", "device")
 
 
 @dataclasses.dataclass(frozen=True)
-class _Scored:
-    """What every protocol scores: the descriptors, their table and the scorer options."""
+class Scored:
+    """What every protocol scores: the descriptors, their table and the scorer options.
+
+    ``common`` holds ``block_size`` and ``device``, to pass on to the blockwise scorers.
+    """
 
     ground: ArrayLike
     aerial: ArrayLike
@@ -43,17 +49,57 @@ class _Scored:
     common: dict[str, Any]
 
 
+ProtocolFn = Callable[..., dict[str, Any]]
+"""``fn(scored, **options) -> dict``: the first argument holds the descriptors and the table."""
+_PROTOCOLS: dict[str, ProtocolFn] = {}
+
+
+def register_protocol(name: str) -> Callable[[ProtocolFn], ProtocolFn]:
+    """Register ``fn(scored, **options) -> dict`` as protocol ``name``.
+
+    ``scored`` has ``ground``, ``aerial`` (descriptors), ``table`` and ``common`` (the options
+    every protocol passes to the blockwise scorers: ``block_size``, ``device``). The function's
+    keyword parameters are the protocol's options; unknown ones are errors naming them.
+    """
+
+    def deco(fn: ProtocolFn) -> ProtocolFn:
+        if name in _PROTOCOLS:
+            raise ValueError(f"evaluation protocol {name!r} registered twice")
+        _PROTOCOLS[name] = fn
+        return fn
+
+    return deco
+
+
+def get_protocol(name: str) -> ProtocolFn:
+    """The protocol function registered as ``name``.
+
+    Raises:
+        ConfigError: Unknown name (lists the registered ones and a close match).
+
+    """
+    if name not in _PROTOCOLS:
+        raise unknown_name_error("evaluation protocol", name, list(_PROTOCOLS))
+    return _PROTOCOLS[name]
+
+
+def list_protocols() -> list[str]:
+    """Registered protocol names, in registration order."""
+    return list(_PROTOCOLS)
+
+
 def default_protocol(table: PairTable) -> str:
-    """Return the protocol a table's layout is scored with (see the module docstring)."""
-    layout = table.layout.lower()
-    if layout == "cvact" and table.pairs and all(p.split == "test" for p in table.pairs):
-        return "cvact_test"
-    return {
-        "vigor": "vigor",
-        "university1652": "university",
-        "university-1652": "university",
-        "crosslocate": "crosslocate",
-    }.get(layout, "recall")
+    """The protocol ``table`` is scored with: its layout object's choice.
+
+    ``recall`` when ``table.layout`` is not a registered layout (e.g. a table built in code).
+    """
+    from crossview.data.layouts import get_layout
+
+    try:
+        layout = get_layout(table.layout)
+    except ConfigError:  # not a registered layout: the generic protocol, as documented
+        return "recall"
+    return layout.default_protocol(table)
 
 
 def evaluate_protocol(
@@ -69,14 +115,13 @@ def evaluate_protocol(
         ground_desc: (len(table.pairs), D) ground descriptors.
         aerial_desc: (len(table.references), D) aerial descriptors.
         table: The evaluated pairs (select the split first).
-        protocol: One of :data:`PROTOCOLS`; default from the layout.
+        protocol: A registered protocol (:func:`list_protocols`); default from the layout.
         **opts: ``ks``, ``one_percent``, ``block_size``, ``device``; ``radius_m`` and
             ``one_to_one`` (cvact_test); ``radii_m``, ``ns``, ``max_yaw_deg`` (crosslocate).
 
     """
     protocol = protocol or default_protocol(table)
-    if protocol not in PROTOCOLS:
-        raise unknown_name_error("evaluation protocol", protocol, list(PROTOCOLS))
+    fn = get_protocol(protocol)
     if len(ground_desc) != len(table.pairs) or len(aerial_desc) != len(table.references):
         raise ConfigError(
             f"descriptor rows ({len(ground_desc)} ground, {len(aerial_desc)} aerial) do "
@@ -84,19 +129,19 @@ def evaluate_protocol(
             f"{len(table.references)} references)"
         )
     common = {k: opts.pop(k) for k in _COMMON_OPTIONS if k in opts}
-    fn = _PROTOCOL_FNS[protocol]
-    valid = list(inspect.signature(fn).parameters)[1:]  # the first one is the _Scored input
+    valid = list(inspect.signature(fn).parameters)[1:]  # the first one is the Scored input
     unknown = sorted(set(opts) - set(valid))
     if unknown:
         raise ConfigError(
             f"option {unknown[0]!r} is not valid for protocol {protocol!r}; "
             f"valid options: {valid + list(_COMMON_OPTIONS)}"
         )
-    result = fn(_Scored(ground_desc, aerial_desc, table, common), **opts)
+    result = fn(Scored(ground_desc, aerial_desc, table, common), **opts)
     return {"protocol": protocol, "layout": table.layout, **result}
 
 
-def _recall(x: _Scored, ks: Any = (1, 5, 10), one_percent: str = "floor") -> dict[str, Any]:
+@register_protocol("recall")
+def _recall(x: Scored, ks: Any = (1, 5, 10), one_percent: str = "floor") -> dict[str, Any]:
     res = recall_both_directions(x.ground, x.aerial, x.table.truth(), ks, one_percent, **x.common)
     return {name: r.to_dict() for name, r in res.items()}
 
@@ -123,7 +168,7 @@ def _positions(table: PairTable, prefer: str = "utm") -> tuple[np.ndarray, np.nd
     )
 
 
-def _distance_scorer(x: _Scored, prefer: str = "utm") -> Callable[..., dict[str, Any]]:
+def _distance_scorer(x: Scored, prefer: str = "utm") -> Callable[..., dict[str, Any]]:
     """``score(radii_m, ns, one_percent, **yaw)``: :func:`distance_recall` of ``x`` as a dict.
 
     The positions are resolved once (and a table without them fails here, before any scoring).
@@ -139,8 +184,9 @@ def _distance_scorer(x: _Scored, prefer: str = "utm") -> Callable[..., dict[str,
     return score
 
 
+@register_protocol("cvact_test")
 def _cvact_test(
-    x: _Scored,
+    x: Scored,
     ks: Any = (1, 5, 10),
     one_percent: str = "floor",
     radius_m: float = 5.0,
@@ -155,7 +201,8 @@ def _cvact_test(
     }
 
 
-def _vigor(x: _Scored, ks: Any = (1, 5, 10), one_percent: str = "floor+1") -> dict[str, Any]:
+@register_protocol("vigor")
+def _vigor(x: Scored, ks: Any = (1, 5, 10), one_percent: str = "floor+1") -> dict[str, Any]:
     table = x.table
     width = max(len(p.references) for p in table.pairs)
     refs = np.full((len(table.pairs), width), -1, dtype=np.int64)
@@ -195,7 +242,8 @@ def _vigor(x: _Scored, ks: Any = (1, 5, 10), one_percent: str = "floor+1") -> di
     return {"ground_to_aerial": res.to_dict()}
 
 
-def _university(x: _Scored, ks: Any = (1, 5, 10), one_percent: str | None = None) -> dict[str, Any]:
+@register_protocol("university")
+def _university(x: Scored, ks: Any = (1, 5, 10), one_percent: str | None = None) -> dict[str, Any]:
     # ``one_percent`` is accepted so that callers can pass the same options to every protocol;
     # the University-1652 protocol reports AP and CMC recall@k only.
     gl = np.array([-1 if p.class_id is None else p.class_id for p in x.table.pairs])
@@ -209,8 +257,9 @@ def _university(x: _Scored, ks: Any = (1, 5, 10), one_percent: str | None = None
     return {"ground_to_aerial": fwd.to_dict(), "aerial_to_ground": bwd.to_dict()}
 
 
+@register_protocol("crosslocate")
 def _crosslocate(
-    x: _Scored,
+    x: Scored,
     ns: Any = (1, 10, 100),
     radii_m: Any = (20.0, 100.0, 1000.0),
     max_yaw_deg: float = 30.0,
@@ -235,15 +284,17 @@ def _crosslocate(
     return out
 
 
-# One dispatch table: a protocol is one function of (_Scored, **its options).
-_PROTOCOL_FNS: dict[str, Callable[..., dict[str, Any]]] = {
-    "recall": _recall,
-    "cvact_test": _cvact_test,
-    "vigor": _vigor,
-    "university": _university,
-    "crosslocate": _crosslocate,
-}
-PROTOCOLS = tuple(_PROTOCOL_FNS)
-"""Protocol names, in the order of the module docstring's table."""
+PROTOCOLS = tuple(_PROTOCOLS)
+"""The built-in protocol names, in the order of the module docstring's table (those registered
+later are in :func:`list_protocols`)."""
 
-__all__ = ["PROTOCOLS", "default_protocol", "evaluate_protocol", "recall_from_ranks"]
+__all__ = [
+    "PROTOCOLS",
+    "Scored",
+    "default_protocol",
+    "evaluate_protocol",
+    "get_protocol",
+    "list_protocols",
+    "recall_from_ranks",
+    "register_protocol",
+]

@@ -63,14 +63,17 @@ class TileRecord(TileLocation):
 
 
 def utm_crs_for(lat: float, lon: float) -> tuple[Any, str]:
-    """Return the WGS84 UTM CRS containing ``(lat, lon)`` and its zone label, e.g. ``"13T"``."""
+    """Return the WGS84 UTM CRS of ``(lat, lon)`` and its zone label, e.g. ``"13N"``.
+
+    The zone is :func:`crossview.geometry.geodesy.utm_zone_for`'s (Norway / Svalbard
+    exceptions included); the label is crossview's one format (:mod:`crossview.conventions`).
+    """
     from pyproj import CRS
 
-    zone = int((lon + 180.0) // 6.0) % 60 + 1
-    epsg = (32600 if lat >= 0 else 32700) + zone
-    bands = "CDEFGHJKLMNPQRSTUVWXX"
-    band = bands[int(np.clip((lat + 80.0) // 8.0, 0, 20))]
-    return CRS.from_epsg(epsg), f"{zone}{band}"
+    from crossview.geometry.geodesy import utm_zone_for
+
+    zone = utm_zone_for(lat, lon)
+    return CRS.from_epsg(zone.epsg), str(zone)
 
 
 def _check_north_up(path: Path, transform: Any) -> None:

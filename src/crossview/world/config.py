@@ -6,19 +6,7 @@ import dataclasses
 import os
 
 from crossview.config import Config
-from crossview.errors import ConfigError, unknown_name_error
-
-LAYOUTS = ("cvusa", "cvact", "vigor")
-
-# Real-looking city centres for the VIGOR layout (WGS84 degrees); the cross-area split trains on
-# NewYork + Seattle and tests on SanFrancisco + Chicago (SPECS.md section 4).
-VIGOR_CITY_ORIGINS = {
-    "NewYork": (40.7306, -73.9866),
-    "Seattle": (47.6097, -122.3331),
-    "SanFrancisco": (37.7793, -122.4193),
-    "Chicago": (41.8818, -87.6231),
-}
-
+from crossview.errors import ConfigError
 
 MAX_AUTO_WORKERS = 8
 """Cap of the automatic worker count: each worker holds its own render buffers."""
@@ -38,7 +26,8 @@ class WorldConfig(Config):
     """Everything that defines a synthetic world; the same config and seed give identical bytes."""
 
     layout: str = "cvusa"
-    """On-disk layout to write: ``cvusa``, ``cvact`` or ``vigor``."""
+    """On-disk layout to write: a layout with a world writer (``cvusa``, ``cvact``, ``vigor``;
+    ``crossview.data.layouts.list_layouts(world=True)``), checked by ``build_world``."""
     pairs: int = 100
     """Number of ground panoramas (each with its aerial tile(s))."""
     seed: int = 0
@@ -64,9 +53,11 @@ class WorldConfig(Config):
     tile_m: float = 100.0
     """Aerial tile ground footprint side in metres (ground resolution = tile_m / tile_px)."""
     pano_hw: tuple[int, int] | None = None
-    """Panorama (height, width); default (128, 512) for cvusa, (256, 512) for cvact and vigor."""
+    """Panorama (height, width); ``None``: the layout's default (cvusa (128, 512), cvact and
+    vigor (256, 512)), filled in by ``build_world``."""
     pano_vfov_deg: float | None = None
-    """Panorama vertical field of view; default 90 (cvusa, +-45 deg band) or 180."""
+    """Panorama vertical field of view; ``None``: the layout's (cvusa 90, a +-45 deg band; else
+    180)."""
     camera_height_m: float = 2.0
     """Height of the panorama camera above the ground."""
     max_range_m: float = 120.0
@@ -78,7 +69,8 @@ class WorldConfig(Config):
     origin_lon: float = -88.2273
     """Longitude of the region centre (cvusa / cvact)."""
     cities: tuple[str, ...] = ("NewYork", "Seattle", "SanFrancisco", "Chicago")
-    """VIGOR cities (each its own region at its real-looking origin); fewer for small worlds."""
+    """VIGOR cities (each its own region at its real-looking origin, see
+    ``crossview.data.layouts.vigor.CITY_ORIGINS``); fewer for small worlds."""
     jpeg_quality: int = 92
     """JPEG quality of tiles and panoramas."""
     workers: int | None = None
@@ -88,8 +80,6 @@ class WorldConfig(Config):
     left out of ``world.json``."""
 
     def __post_init__(self) -> None:
-        if self.layout not in LAYOUTS:
-            raise unknown_name_error("world layout", self.layout, list(LAYOUTS))
         checks = [
             ("pairs", self.pairs >= 1), ("tile_px", self.tile_px >= 8),
             ("tile_m", self.tile_m > 0), ("cell_m", self.cell_m > 0),
@@ -103,29 +93,24 @@ class WorldConfig(Config):
         for name, ok in checks:
             if not ok:
                 hint = " (must be at least 4 x tile_m)" if name == "region_m" else ""
-                raise ConfigError(f"WorldConfig.{name}: invalid value {getattr(self, name)!r}{hint}")
+                value = getattr(self, name)
+                raise ConfigError(f"WorldConfig.{name}: invalid value {value!r}{hint}")
         if self.pano_hw is not None and (self.pano_hw[0] < 4 or self.pano_hw[1] < 8):
             raise ConfigError(f"WorldConfig.pano_hw: too small {self.pano_hw!r}")
-        if self.layout == "vigor":
-            if not self.cities:
-                raise ConfigError("WorldConfig.cities: VIGOR needs at least one city")
-            for city in self.cities:
-                if city not in VIGOR_CITY_ORIGINS:
-                    raise unknown_name_error("VIGOR city", city, list(VIGOR_CITY_ORIGINS))
 
     @property
     def pano_shape(self) -> tuple[int, int]:
-        """Resolved panorama (height, width)."""
-        if self.pano_hw is not None:
-            return int(self.pano_hw[0]), int(self.pano_hw[1])
-        return (128, 512) if self.layout == "cvusa" else (256, 512)
+        """Panorama (height, width) once ``build_world`` filled in the layout's default."""
+        if self.pano_hw is None:
+            raise ConfigError("WorldConfig.pano_hw: unresolved (resolve_config fills it in)")
+        return int(self.pano_hw[0]), int(self.pano_hw[1])
 
     @property
     def vfov_deg(self) -> float:
-        """Resolved vertical field of view of the panoramas."""
-        if self.pano_vfov_deg is not None:
-            return float(self.pano_vfov_deg)
-        return 90.0 if self.layout == "cvusa" else 180.0
+        """Vertical field of view once ``build_world`` filled in the layout's default."""
+        if self.pano_vfov_deg is None:
+            raise ConfigError("WorldConfig.pano_vfov_deg: unresolved (resolve_config fills it)")
+        return float(self.pano_vfov_deg)
 
     @property
     def resolved_workers(self) -> int:

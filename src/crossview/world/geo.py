@@ -3,16 +3,17 @@
 The scene's local frame is the UTM grid shifted to the region centre (x = easting - E0,
 y = northing - N0), so UTM values and WGS84 coordinates written with the data agree exactly;
 "north-up" means UTM grid north (within the meridian convergence, < 1 deg near a zone centre).
+The zone is the one :func:`crossview.geometry.geodesy.utm_zone_for` gives the origin (with the
+Norway / Svalbard exceptions) and every point of the region is projected in it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from pyproj import Transformer
 
-_BANDS = "CDEFGHJKLMNPQRSTUVWX"
+from crossview.geometry.geodesy import UtmZone, utm_zone_for
 
 
 @dataclasses.dataclass
@@ -26,16 +27,26 @@ class LocalFrame:
 
     @classmethod
     def at(cls, lat: float, lon: float) -> LocalFrame:
-        """Frame centred (to the metre) on ``(lat, lon)``."""
-        zone = int((lon + 180.0) // 6.0) % 60 + 1
-        frame = cls(zone, lat < 0, 0.0, 0.0)
+        """Frame centred (to the metre) on ``(lat, lon)``, in that position's UTM zone."""
+        utm = utm_zone_for(lat, lon)
+        frame = cls(utm.number, utm.south, 0.0, 0.0)
         e, n = frame._fwd.transform(lon, lat)
-        return cls(zone, lat < 0, float(round(e)), float(round(n)))
+        return cls(utm.number, utm.south, float(round(e)), float(round(n)))
+
+    @property
+    def utm_zone(self) -> UtmZone:
+        """The frame's zone."""
+        return UtmZone(self.zone, self.south)
 
     @property
     def epsg(self) -> int:
         """EPSG code of the UTM zone (WGS84)."""
-        return (32700 if self.south else 32600) + self.zone
+        return self.utm_zone.epsg
+
+    @property
+    def zone_label(self) -> str:
+        """Zone label in the one crossview format (:mod:`crossview.conventions`), e.g. ``"16N"``."""
+        return str(self.utm_zone)
 
     @property
     def _fwd(self) -> Transformer:
@@ -44,11 +55,6 @@ class LocalFrame:
     @property
     def _inv(self) -> Transformer:
         return Transformer.from_crs(f"EPSG:{self.epsg}", "EPSG:4326", always_xy=True)
-
-    def zone_label(self, lat: float) -> str:
-        """Zone with latitude band, e.g. ``"16T"``."""
-        band = _BANDS[min(len(_BANDS) - 1, max(0, int(math.floor((lat + 80.0) / 8.0))))]
-        return f"{self.zone}{band}"
 
     def to_utm(self, x: float, y: float) -> tuple[float, float]:
         """UTM easting/northing of local point ``(x, y)``."""

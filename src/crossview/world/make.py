@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import io
 import json
 import logging
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from crossview.data.layouts import get_layout
 from crossview.errors import CrossviewError
 from crossview.io import (
     save_image,
@@ -40,52 +40,14 @@ from crossview.io import (
 from crossview.progress import track
 from crossview.world import materials as M
 from crossview.world.appearance import aerial_condition, ground_condition
-from crossview.world.config import VIGOR_CITY_ORIGINS, WorldConfig
+from crossview.world.config import WorldConfig
 from crossview.world.geo import LocalFrame
-from crossview.world.layouts import plan_layout
+from crossview.world.plan import GroundJob, Region, TileJob, WorldWriter, sample_cameras
 from crossview.world.render import render_aerial, render_panorama
-from crossview.world.scene import Scene, SceneParams, generate_scene
+from crossview.world.scene import SceneParams, generate_scene
 
 logger = logging.getLogger(__name__)
 GT_DIR = "crossview_gt"
-
-
-@dataclasses.dataclass
-class Region:
-    """One scene with its georeferencing (a VIGOR city, or the whole CVUSA/CVACT world)."""
-
-    name: str
-    index: int
-    scene: Scene
-    frame: LocalFrame
-
-
-@dataclasses.dataclass
-class TileJob:
-    """An aerial tile to render."""
-
-    tile_id: str
-    region: int
-    x: float
-    y: float
-    path: str
-    """Relative to the world root."""
-
-
-@dataclasses.dataclass
-class GroundJob:
-    """A ground panorama to render, with its reference tiles."""
-
-    id: str
-    region: int
-    x: float
-    y: float
-    split: str
-    path: str
-    tiles: list[int]
-    """Indices into the tile job list: positive first, then semi-positives."""
-    annotation: str | None = None
-    """CVUSA only: path of the semantic annotation PNG."""
 
 
 def make_world(out: str | Path, layout: str = "cvusa", pairs: int = 100, seed: int = 0,
@@ -102,37 +64,52 @@ def make_world(out: str | Path, layout: str = "cvusa", pairs: int = 100, seed: i
 def build_world(cfg: WorldConfig, out: Path, geotiff: bool = False) -> Path:
     """Render and write the world described by ``cfg`` under ``out``.
 
-    With ``geotiff``, each region is also exported as ``crossview_gt/<region>_orthophoto.tif``
-    and ``<region>_dsm.tif`` (UTM, one pixel per scene cell).
+    The layout object named by ``cfg.layout`` supplies the writer (regions, jobs, metadata
+    files, panorama defaults). With ``geotiff``, each region is also exported as
+    ``crossview_gt/<region>_orthophoto.tif`` and ``<region>_dsm.tif`` (UTM, one pixel per scene
+    cell).
     """
     out = Path(out)
+    cfg, writer = resolve_config(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    regions = _regions(cfg)
-    plan = plan_layout(cfg, regions)
-    tiles: list[TileJob] = plan["tiles"]
-    grounds: list[GroundJob] = plan["grounds"]
-    _render_all(cfg, out, regions, tiles, grounds)
-    plan["write_meta"](out)
-    _write_truth(cfg, out, regions, tiles, grounds)
+    regions = _regions(cfg, writer)
+    plan = writer.plan(cfg, regions)
+    _render_all(cfg, out, regions, plan.tiles, plan.grounds)
+    plan.write_meta(out)
+    _write_truth(cfg, out, regions, plan.tiles, plan.grounds)
     if geotiff:
         from crossview.world.export import export_geotiff
 
         for r in regions:
             export_geotiff(r.scene, r.frame.epsg, r.frame.easting0, r.frame.northing0,
                            out / GT_DIR, prefix=r.name, seed=cfg.seed)
-    logger.info("world: %d panoramas and %d tiles in %s (%s layout)", len(grounds), len(tiles),
-                out, cfg.layout)
+    logger.info("world: %d panoramas and %d tiles in %s (%s layout)", len(plan.grounds),
+                len(plan.tiles), out, cfg.layout)
     return out
 
 
-def _regions(cfg: WorldConfig) -> list[Region]:
+def resolve_config(cfg: WorldConfig) -> tuple[WorldConfig, WorldWriter]:
+    """The writer of ``cfg.layout`` and ``cfg`` with its panorama defaults filled in.
+
+    Raises:
+        ConfigError: The layout is unknown, has no world writer, or cannot hold these settings.
+
+    """
+    writer = get_layout(cfg.layout).world_writer()
+    writer.check(cfg)
+    resolved = cfg.replace(
+        pano_hw=cfg.pano_hw if cfg.pano_hw is not None else writer.pano_hw,
+        pano_vfov_deg=cfg.pano_vfov_deg if cfg.pano_vfov_deg is not None
+        else writer.pano_vfov_deg,
+    )
+    return resolved, writer
+
+
+def _regions(cfg: WorldConfig, writer: WorldWriter | None = None) -> list[Region]:
+    writer = writer or get_layout(cfg.layout).world_writer()
     params = SceneParams(cfg.region_m, cfg.cell_m, cfg.relief_m, cfg.building_density,
                          cfg.tree_density, cfg.transient_density)
-    if cfg.layout == "vigor":
-        names = list(cfg.cities)
-        origins = [VIGOR_CITY_ORIGINS[c] for c in names]
-    else:
-        names, origins = ["world"], [(cfg.origin_lat, cfg.origin_lon)]
+    names, origins = zip(*writer.regions(cfg), strict=True)
     seeds = [cfg.seed * 1000 + i for i in range(len(names))]
     workers = min(_usable_workers(cfg), len(names))
     if workers > 1:
@@ -148,51 +125,6 @@ def _regions(cfg: WorldConfig) -> list[Region]:
 def _usable_workers(cfg: WorldConfig) -> int:
     """``cfg.resolved_workers``, or 1 inside a daemonic process (which may not have children)."""
     return 1 if multiprocessing.current_process().daemon else cfg.resolved_workers
-
-
-def sample_cameras(scene: Scene, count: int, spacing_m: float, margin_m: float,
-                   rng: np.random.Generator) -> np.ndarray:
-    """``(count, 2)`` street-level camera positions (road or sidewalk cells) ``spacing_m`` apart.
-
-    The spacing is relaxed by 30 % at a time when the region cannot hold ``count`` cameras.
-    """
-    g = scene.grid
-    is_street = np.zeros(256, bool)  # lookup table: np.isin is several times slower on 16M cells
-    is_street[[M.ASPHALT, M.MARKING, M.PAVEMENT]] = True
-    street = is_street[scene.material] & (scene.solid <= scene.ground + 0.01)
-    rows, cols = np.nonzero(street)
-    x = g.x_min + (cols + 0.5) * g.cell_m
-    y = g.y_max - (rows + 0.5) * g.cell_m
-    half = g.cols * g.cell_m / 2 - margin_m
-    keep = (np.abs(x) < half) & (np.abs(y) < half)
-    cand = np.stack([x[keep], y[keep]], 1)
-    if len(cand) < count:
-        from crossview.errors import ConfigError
-        raise ConfigError(f"world: region_m={g.cols * g.cell_m:.0f} has room for only {len(cand)} "
-                          f"street cameras, {count} requested; enlarge region_m")
-    order = rng.permutation(len(cand))
-    while True:
-        chosen = _poisson_pick(cand[order], count, spacing_m)
-        if len(chosen) == count or spacing_m < g.cell_m:
-            return np.asarray(chosen[:count], np.float64)
-        spacing_m *= 0.7
-
-
-def _poisson_pick(cand: np.ndarray, count: int, spacing: float) -> list[np.ndarray]:
-    """Greedy dart throwing over shuffled candidates with a hash grid of cell ``spacing``."""
-    chosen: list[np.ndarray] = []
-    buckets: dict[tuple[int, int], list[int]] = {}
-    for p in cand:
-        key = (int(p[0] // spacing), int(p[1] // spacing))
-        near = [j for dx in (-1, 0, 1) for dy in (-1, 0, 1)
-                for j in buckets.get((key[0] + dx, key[1] + dy), ())]
-        if any(np.hypot(*(chosen[j] - p)) < spacing for j in near):
-            continue
-        buckets.setdefault(key, []).append(len(chosen))
-        chosen.append(p)
-        if len(chosen) == count:
-            break
-    return chosen
 
 
 _Job = tuple[str, int]
@@ -419,13 +351,13 @@ def _write_truth(cfg: WorldConfig, out: Path, regions: list[Region], tiles: list
         lat, lon = frame.to_latlon(job.x, job.y)
         e, n = frame.to_utm(job.x, job.y)
         sample_rows.append([job.id, job.split, job.path, tiles[job.tiles[0]].path, lat, lon, e, n,
-                            frame.zone_label(lat), 0.0, gsd])
+                            frame.zone_label, 0.0, gsd])
     tile_rows = []
     for tile in tiles:
         frame = regions[tile.region].frame
         lat, lon = frame.to_latlon(tile.x, tile.y)
         e, n = frame.to_utm(tile.x, tile.y)
-        tile_rows.append([tile.tile_id, tile.path, lat, lon, e, n, frame.zone_label(lat), gsd])
+        tile_rows.append([tile.tile_id, tile.path, lat, lon, e, n, frame.zone_label, gsd])
     write_text_atomic(out / GT_DIR / "samples.csv", _csv(sample_rows, [
         "id", "split", "ground", "aerial", "lat", "lon", "utm_e", "utm_n", "utm_zone", "yaw_deg",
         "ground_resolution_m"]))
@@ -450,5 +382,5 @@ def load_world_meta(root: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-__all__ = ["make_world", "build_world", "sample_cameras", "load_world_meta", "GroundJob", "TileJob",
-           "Region"]
+__all__ = ["make_world", "build_world", "resolve_config", "sample_cameras", "load_world_meta",
+           "GroundJob", "TileJob", "Region"]

@@ -17,11 +17,13 @@ Distances are chords on the WGS84 mean sphere (metre-accurate at these ranges).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from crossview.data.layouts import register_layout
+from crossview.config import Config
 from crossview.data.layouts._common import (
     Problems,
     latlon_to_utm,
@@ -30,6 +32,7 @@ from crossview.data.layouts._common import (
     position_fields,
     read_csv_rows,
 )
+from crossview.data.layouts._registry import Layout, register_layout
 from crossview.data.table import Pair, PairTable, Reference
 from crossview.errors import ConfigError
 
@@ -94,15 +97,10 @@ def _match(
     return [int(best)], float(np.linalg.norm(db_xyz[best] - q))
 
 
-@register_layout("crosslocate")
 def read_crosslocate(root: Path, problems: Problems, variant: str = "sparse") -> PairTable:
     """Read CrossLocate's ``variant`` (``"sparse"`` or ``"uniform"``) at ``root``."""
     from scipy.spatial import cKDTree
 
-    if variant not in VARIANTS:
-        raise ConfigError(
-            f"crosslocate: variant must be one of {sorted(VARIANTS)}, got {variant!r}"
-        )
     base = root / VARIANTS[variant] if (root / VARIANTS[variant]).is_dir() else root
     queries = _read_views(base / "queries.csv", base / "queries", problems)
     database = _read_views(base / "database.csv", base / "database", problems)
@@ -148,3 +146,24 @@ def read_crosslocate(root: Path, problems: Problems, variant: str = "sparse") ->
                 )
             )
     return PairTable("crosslocate", root, pairs, refs, extras={"variant": variant})
+
+
+@dataclasses.dataclass
+class CrossLocateOptions(Config):
+    """Options of the ``crosslocate`` layout."""
+
+    variant: Literal["sparse", "uniform"] = "sparse"
+    """Database variant: ``sparse`` (renders near the queries) or ``uniform`` (a 500 m grid)."""
+
+
+@register_layout
+class CrossLocate(Layout[CrossLocateOptions]):
+    """CrossLocate: query photos against rendered DEM database views (Sparse / Uniform)."""
+
+    name = "crosslocate"
+    options_class = CrossLocateOptions
+    protocol = "crosslocate"
+
+    def read(self, root: Path, problems: Problems, options: CrossLocateOptions) -> PairTable:
+        """See :func:`read_crosslocate`."""
+        return read_crosslocate(root, problems, options.variant)

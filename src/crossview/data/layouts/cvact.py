@@ -11,17 +11,19 @@ id per row), ``utm`` (N x 2 easting/northing in metres, UTM zone 55 south, Canbe
     ANU_data_test/satview_polish/<id>_satView_polish.jpg
 
 Panoramas are 1664x832 spanning 180 degrees vertically (SPECS.md §1). Latitude/longitude are
-computed from the UTM coordinates.
+computed from the UTM coordinates (option ``utm_zone``, default ``55S``). The synthetic world
+writes the same files (:class:`CvactWorld`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crossview.data.layouts import register_layout
+from crossview.config import Config
 from crossview.data.layouts._common import (
     Problems,
     position_fields,
@@ -29,8 +31,13 @@ from crossview.data.layouts._common import (
     truth_fields,
     utm_to_latlon,
 )
+from crossview.data.layouts._registry import Layout, register_layout
 from crossview.data.table import Pair, PairTable, Reference
 from crossview.errors import InputFileError
+from crossview.world.plan import GroundJob, Region, TileJob, WorldPlan, WorldWriter, region_cameras
+
+if TYPE_CHECKING:
+    from crossview.world.config import WorldConfig
 
 MAT_FILE = "ACT_data.mat"
 UTM_ZONE = "55S"
@@ -89,7 +96,6 @@ def read_mat(path: Path) -> dict[str, Any]:
     return out
 
 
-@register_layout("cvact")
 def read_cvact(root: Path, problems: Problems, utm_zone: str = UTM_ZONE) -> PairTable:
     """Read CVACT at ``root``: splits train, val (CVACT_val) and test (CVACT_test)."""
     mat = read_mat(root / MAT_FILE)
@@ -127,3 +133,87 @@ def read_cvact(root: Path, problems: Problems, utm_zone: str = UTM_ZONE) -> Pair
                 )
             )
     return PairTable("cvact", root, pairs, refs, extras={"ground_vfov_deg": PANO_VFOV_DEG})
+
+
+MAT_HEADER = b"MATLAB 5.0 MAT-file, written by crossview's synthetic world"
+MAT_HEADER_BYTES = 116
+_ID_CHARS = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"))
+
+
+class CvactWorld(WorldWriter):
+    """The synthetic world in the CVACT layout: 22-character ids, ``ACT_data.mat``."""
+
+    def plan(self, cfg: WorldConfig, regions: list[Region]) -> WorldPlan:
+        """Images under ``ANU_data_small`` (train, val) / ``ANU_data_test`` and the .mat file."""
+        region = regions[0]
+        xy, splits = region_cameras(cfg, region, cfg.pairs, cfg.tile_m * 0.75)
+        rng = np.random.default_rng([cfg.seed, 0xAC7])
+        ids: list[str] = []
+        while len(ids) < cfg.pairs:
+            cand = "".join(rng.choice(_ID_CHARS, 22))
+            if cand not in ids:
+                ids.append(cand)
+        tiles, grounds = [], []
+        for i, ((x, y), split, pid) in enumerate(zip(xy, splits, ids, strict=True)):
+            folder = SPLITS["test" if split == "test" else "train"][2]
+            tiles.append(TileJob(pid, 0, float(x), float(y), f"{folder}/{aerial_name(pid)}"))
+            grounds.append(GroundJob(pid, 0, float(x), float(y), split,
+                                     f"{folder}/{ground_name(pid)}", [i]))
+
+        def write_meta(out: Path) -> None:
+            _write_mat(out / MAT_FILE, ids, region, grounds)
+
+        return WorldPlan(tiles, grounds, write_meta)
+
+
+def _write_mat(path: Path, ids: list[str], region: Region, grounds: list[GroundJob]) -> None:
+    import io
+
+    import scipy.io
+
+    from crossview.io import write_bytes_atomic  # imports torch: only when writing
+
+    utm = np.array([region.frame.to_utm(g.x, g.y) for g in grounds], dtype=np.float64)
+
+    def col(split: str) -> np.ndarray:
+        idx = [i + 1 for i, g in enumerate(grounds) if g.split == split]  # 1-based (MATLAB)
+        return np.asarray(idx, dtype=np.float64).reshape(-1, 1)
+
+    # CVACT_test (valSetAll) is the test split, empty without one: its images live in
+    # ANU_data_test, where the val panoramas are not written.
+    mat = {"panoIds": np.array(ids), "utm": utm, "trainSet": {"trainInd": col("train")},
+           "valSet": {"valInd": col("val")}, "valSetAll": {"valInd": col("test")}}
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, mat)
+    data = bytearray(buf.getvalue())
+    # The 116-byte header text carries savemat's clock time; a fixed one keeps the world's
+    # "same seed, same bytes" promise for this file too.
+    data[:MAT_HEADER_BYTES] = MAT_HEADER.ljust(MAT_HEADER_BYTES)
+    write_bytes_atomic(path, bytes(data))
+
+
+@dataclasses.dataclass
+class CvactOptions(Config):
+    """Options of the ``cvact`` layout."""
+
+    utm_zone: str = UTM_ZONE
+    """UTM zone of the ``utm`` coordinates in ``ACT_data.mat`` (Canberra: ``55S``)."""
+
+
+@register_layout
+class Cvact(Layout[CvactOptions]):
+    """CVACT: ACT_data.mat with train, CVACT_val and CVACT_test (scored within 5 m)."""
+
+    name = "cvact"
+    options_class = CvactOptions
+    writer = CvactWorld()
+
+    def read(self, root: Path, problems: Problems, options: CvactOptions) -> PairTable:
+        """See :func:`read_cvact`."""
+        return read_cvact(root, problems, options.utm_zone)
+
+    def default_protocol(self, table: PairTable) -> str:
+        """``cvact_test`` (5 m) when every pair is in the test split, else ``recall``."""
+        if table.pairs and all(p.split == "test" for p in table.pairs):
+            return "cvact_test"
+        return self.protocol

@@ -4,18 +4,24 @@ Each CSV row (no header) is ``bingmap/19/<id>.jpg,streetview/panos/<id>.jpg[,<an
 the 750x750 north-up tile and the 1232x224 panorama (a +-45 degree band around the horizon,
 column W/2 north). ``polarmap/19/<id>.png`` (pre-computed polar maps) is optional and recorded in
 ``Pair.extras["polar"]`` when present. ``val-19zl.csv`` is the set the papers report as "test";
-crossview keeps the file's name, split ``val``.
+crossview keeps the file's name, split ``val``. The synthetic world writes the same files
+(:class:`CvusaWorld`), plus ``streetview/annotations/<id>.png`` semantic maps.
 """
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from crossview.data.layouts import register_layout
 from crossview.data.layouts._common import Problems, read_world_truth, truth_fields
+from crossview.data.layouts._registry import Layout, NoOptions, register_layout
 from crossview.data.table import Pair, PairTable, Reference
-from crossview.errors import InputFileError
+from crossview.errors import ConfigError, InputFileError
+from crossview.world.plan import GroundJob, Region, TileJob, WorldPlan, WorldWriter, region_cameras
+
+if TYPE_CHECKING:
+    from crossview.world.config import WorldConfig
 
 SPLIT_FILES = {"train": "splits/train-19zl.csv", "val": "splits/val-19zl.csv"}
 PANO_VFOV_DEG = 90.0
@@ -43,7 +49,6 @@ def polar_path(aerial_rel: str) -> str:
     return str(Path(aerial_rel.replace("bingmap", "polarmap", 1)).with_suffix(".png"))
 
 
-@register_layout("cvusa")
 def read_cvusa(root: Path, problems: Problems) -> PairTable:
     """Read the CVUSA subset at ``root``: one reference (the tile) per pair, pair id = pano id."""
     by_ground, by_aerial = read_world_truth(root)
@@ -81,3 +86,51 @@ def read_cvusa(root: Path, problems: Problems) -> PairTable:
                 )
             )
     return PairTable("cvusa", root, pairs, refs, extras={"ground_vfov_deg": PANO_VFOV_DEG})
+
+
+class CvusaWorld(WorldWriter):
+    """The synthetic world in the CVUSA layout: one region, tile centred on each camera."""
+
+    pano_hw = (128, 512)
+    pano_vfov_deg = PANO_VFOV_DEG
+
+    def check(self, cfg: WorldConfig) -> None:
+        """CVUSA has no test split."""
+        if cfg.test_fraction > 0:
+            raise ConfigError(
+                "WorldConfig.test_fraction: CVUSA has only train and val splits; use 0"
+            )
+
+    def plan(self, cfg: WorldConfig, regions: list[Region]) -> WorldPlan:
+        """``bingmap/19/<id>.jpg`` tiles, ``streetview/panos/<id>.jpg`` and the split CSVs."""
+        region = regions[0]
+        xy, splits = region_cameras(cfg, region, cfg.pairs, cfg.tile_m * 0.75)
+        tiles, grounds = [], []
+        for i, ((x, y), split) in enumerate(zip(xy, splits, strict=True)):
+            sid = f"{i + 1:07d}"
+            tiles.append(TileJob(sid, 0, float(x), float(y), f"bingmap/19/{sid}.jpg"))
+            grounds.append(GroundJob(sid, 0, float(x), float(y), split,
+                                     f"streetview/panos/{sid}.jpg", [i],
+                                     annotation=f"streetview/annotations/{sid}.png"))
+
+        def write_meta(out: Path) -> None:
+            from crossview.io import write_text_atomic  # imports torch: only when writing
+
+            for split, rel in SPLIT_FILES.items():
+                rows = [f"{tiles[g.tiles[0]].path},{g.path},{g.annotation}"
+                        for g in grounds if g.split == split]
+                write_text_atomic(out / rel, "".join(r + "\n" for r in rows))
+
+        return WorldPlan(tiles, grounds, write_meta)
+
+
+@register_layout
+class Cvusa(Layout[NoOptions]):
+    """CVUSA subset (CVM-Net/SAFA): train-19zl.csv / val-19zl.csv, one tile per panorama."""
+
+    name = "cvusa"
+    writer = CvusaWorld()
+
+    def read(self, root: Path, problems: Problems, options: NoOptions) -> PairTable:
+        """See :func:`read_cvusa`."""
+        return read_cvusa(root, problems)

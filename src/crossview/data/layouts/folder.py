@@ -16,10 +16,11 @@ references, for ``locate`` and embedding queries. With it, every row must name a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
-from crossview.data.layouts import register_layout
+from crossview.config import Config
 from crossview.data.layouts._common import (
     Problems,
     latlon_to_utm,
@@ -28,6 +29,7 @@ from crossview.data.layouts._common import (
     position_fields,
     read_csv_rows,
 )
+from crossview.data.layouts._registry import Layout, register_layout
 from crossview.data.table import Pair, PairTable, Reference
 from crossview.errors import ConfigError, InputFileError
 
@@ -39,7 +41,6 @@ def _resolve(root: Path, rel: str) -> Path:
     return path if path.is_absolute() else root / path
 
 
-@register_layout("folder")
 def read_folder(root: Path, problems: Problems, csv_name: str = COORDS_CSV) -> PairTable:
     """Read a folder of images described by ``coords.csv`` (see the module docstring)."""
     csv_path = root / csv_name
@@ -123,3 +124,23 @@ def read_folder(root: Path, problems: Problems, csv_name: str = COORDS_CSV) -> P
             )
         )
     return PairTable("folder", root, pairs, refs, extras={"queries_only": not has_aerial})
+
+
+@dataclasses.dataclass
+class FolderOptions(Config):
+    """Options of the ``folder`` layout."""
+
+    csv_name: str = COORDS_CSV
+    """Name of the CSV inside the folder that lists the images."""
+
+
+@register_layout
+class Folder(Layout[FolderOptions]):
+    """A folder of your own images listed in coords.csv (optionally with aerial tiles)."""
+
+    name = "folder"
+    options_class = FolderOptions
+
+    def read(self, root: Path, problems: Problems, options: FolderOptions) -> PairTable:
+        """See :func:`read_folder`."""
+        return read_folder(root, problems, options.csv_name)

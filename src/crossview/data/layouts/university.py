@@ -22,13 +22,16 @@ for ``sat2drone`` it is a satellite image; ``table.extras["query_view"]`` and
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from pathlib import Path
+from typing import Literal
 
-from crossview.data.layouts import register_layout
+from crossview.config import Config
 from crossview.data.layouts._common import Problems
+from crossview.data.layouts._registry import Layout, register_layout
 from crossview.data.table import Pair, PairTable, Reference
-from crossview.errors import ConfigError, InputFileError
+from crossview.errors import InputFileError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 TASKS = {  # task -> (train query view, test query folder, test gallery folder, views)
@@ -60,11 +63,8 @@ def _rel_id(path: Path, root: Path) -> str:
     return path.relative_to(root).with_suffix("").as_posix()
 
 
-@register_layout("university1652")
 def read_university(root: Path, problems: Problems, task: str = "drone2sat") -> PairTable:
     """Read University-1652 at ``root`` for ``task`` (drone2sat, sat2drone, street2sat)."""
-    if task not in TASKS:
-        raise ConfigError(f"university1652: task must be one of {sorted(TASKS)}, got {task!r}")
     train_view, query_dir, gallery_dir, (query_view, ref_view) = TASKS[task]
     refs: list[Reference] = []
     pairs: list[Pair] = []
@@ -99,3 +99,25 @@ def read_university(root: Path, problems: Problems, task: str = "drone2sat") -> 
         "train_views": (train_view, "satellite"),
     }
     return PairTable("university1652", root, pairs, refs, extras=extras)
+
+
+@dataclasses.dataclass
+class UniversityOptions(Config):
+    """Options of the ``university1652`` layout."""
+
+    task: Literal["drone2sat", "sat2drone", "street2sat"] = "drone2sat"
+    """Query and gallery views: drone -> satellite, satellite -> drone or street -> satellite."""
+
+
+@register_layout
+class University1652(Layout[UniversityOptions]):
+    """University-1652: drone, street and satellite views of 1652 buildings, scored by class."""
+
+    name = "university1652"
+    options_class = UniversityOptions
+    protocol = "university"
+    aliases = {"university-1652": {}}
+
+    def read(self, root: Path, problems: Problems, options: UniversityOptions) -> PairTable:
+        """See :func:`read_university`."""
+        return read_university(root, problems, options.task)

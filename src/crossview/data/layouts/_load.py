@@ -1,0 +1,168 @@
+"""Reading a layout: :func:`load_layout` (raises on any problem) and :func:`check_layout`."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from crossview.config import Config
+from crossview.data.layouts._common import LayoutError, Problems
+from crossview.data.layouts._registry import Layout, resolve_layout
+from crossview.data.table import PairTable
+from crossview.errors import ConfigError, CrossviewError
+
+
+def layout_and_options(name: str, options: Mapping[str, Any] | Config | None
+                       ) -> tuple[Layout[Any], Config]:
+    """The layout object of ``name`` (or alias) and its validated typed options.
+
+    Raises:
+        ConfigError: Unknown layout or option, a bad value, or an option that contradicts the
+            alias (``vigor-cross`` with ``area="same"``).
+
+    """
+    layout, fixed = resolve_layout(name)
+    if isinstance(options, Config):
+        given = options.to_dict() if fixed else {}
+        typed = layout.parse_options(options)
+    else:
+        given = dict(options or {})
+        typed = layout.parse_options({**fixed, **given})
+    fixed_typed = layout.parse_options(fixed).to_dict() if fixed else {}
+    for key in fixed:
+        if key in given and typed.to_dict()[key] != fixed_typed[key]:
+            raise ConfigError(
+                f"layout {name!r} means {layout.name!r} with {key}={fixed[key]!r}; "
+                f"got {key}={given[key]!r} (use {layout.name!r} instead)"
+            )
+    return layout, typed
+
+
+def read_layout(layout: Layout[Any], root: Path, options: Config) -> tuple[PairTable, Problems]:
+    """Run ``layout``'s reader on ``root``; returns the table and the problems found."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise LayoutError(layout.name, root, "dataset root folder not found")
+    problems = Problems(root)
+    return layout.read(root, problems, options), problems
+
+
+def load_layout(name: str, root: str | Path, **options: Any) -> PairTable:
+    """Read the dataset at ``root`` in layout ``name`` into a :class:`PairTable`.
+
+    Args:
+        name: A registered layout name or alias (see :func:`list_layouts`).
+        root: The dataset's root folder, as distributed.
+        **options: The layout's options (``area``/``cities`` for VIGOR, ``task`` for
+            University-1652, ...); strings are coerced to the option types.
+
+    Raises:
+        LayoutError: Files are missing or malformed; the one-line message names the first five.
+        ConfigError: Unknown layout name or option, or a bad option value.
+
+    """
+    layout, typed = layout_and_options(name, options)
+    return load_table(layout, Path(root), typed)
+
+
+def load_table(layout: Layout[Any], root: Path, options: Config) -> PairTable:
+    """:func:`load_layout` with a resolved layout object and typed options."""
+    table, problems = read_layout(layout, root, options)
+    if problems:
+        raise LayoutError(layout.name, Path(root), "; ".join(problems.messages()))
+    return table
+
+
+@dataclasses.dataclass
+class LayoutReport:
+    """Result of :func:`check_layout`: counts per split and every problem found."""
+
+    layout: str
+    root: Path
+    splits: dict[str, int]
+    """Queries (pairs) per split."""
+    references: int
+    problems: list[str]
+    summary: list[str]
+    """One line per kind of problem (first few items and total), as ``load_layout`` would say."""
+    gallery: dict[str, int] = dataclasses.field(default_factory=dict)
+    """References a split's queries are searched against (``split`` equal or ``None``)."""
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The resolved layout options."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the layout is complete and well-formed."""
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"layout", "root", "options", "splits", "gallery", "references", "problems"}``."""
+        return {
+            "layout": self.layout,
+            "root": str(self.root),
+            "options": self.options,
+            "splits": self.splits,
+            "gallery": self.gallery,
+            "references": self.references,
+            "problems": self.problems,
+        }
+
+
+def check_layout(name: str, root: str | Path, deep: bool = False, **options: Any) -> LayoutReport:
+    """Validate a layout without raising for missing files; counts what could be read.
+
+    With ``deep=True`` every image header is also opened and verified with PIL (slow).
+
+    Raises:
+        ConfigError: Unknown layout name or option (the data itself is never raised about).
+
+    """
+    layout, typed = layout_and_options(name, options)
+    return check_table(layout, Path(root), typed, deep)
+
+
+def check_table(layout: Layout[Any], root: Path, options: Config, deep: bool = False
+                ) -> LayoutReport:
+    """:func:`check_layout` with a resolved layout object and typed options."""
+    root = Path(root).expanduser()
+    opts = options.to_dict()
+    try:
+        table, problems = read_layout(layout, root, options)
+    except ConfigError:
+        raise
+    except CrossviewError as err:  # the index files themselves are unreadable
+        # A LayoutError already names the layout and root, which the summary gets prefixed with.
+        msg = err.problem if isinstance(err, LayoutError) else str(err)
+        return LayoutReport(layout.name, root, {}, 0, [msg], [msg], {}, opts)
+    if deep:
+        _verify_images(table, problems)
+    return LayoutReport(layout.name, root, table.split_counts(), len(table.references),
+                        problems.all(), problems.messages(), gallery_counts(table), opts)
+
+
+def gallery_counts(table: PairTable) -> dict[str, int]:
+    """Per split of the queries, how many references its gallery holds (``table.select``)."""
+    counts = {s: 0 for s in table.split_counts()}
+    for ref in table.references:
+        for split in counts:
+            if ref.split is None or ref.split == split:
+                counts[split] += 1
+    return counts
+
+
+def _verify_images(table: PairTable, problems: Problems) -> None:
+    from PIL import Image
+
+    from crossview.progress import track
+
+    paths = [p.ground for p in table.pairs] + [r.path for r in table.references]
+    for path in track(paths, "verifying images"):
+        if not problems.exists(path):
+            continue
+        try:
+            with Image.open(path) as img:
+                img.verify()
+        except Exception as err:  # PIL raises many types for corrupt headers
+            problems.bad(path, f"cannot decode image header: {type(err).__name__}")
