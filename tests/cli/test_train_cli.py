@@ -74,7 +74,9 @@ def test_train_writes_a_loadable_run(trained):
     root, run = trained
     assert (run / "config.yaml").is_file() and (run / "metrics.jsonl").is_file()
     loaded = load_run(run)
-    assert loaded.method_name == "safa" and loaded.config["data"] == f"cvusa:{root}"
+    # The run records the resolved dataset (layout, absolute root, every option).
+    assert loaded.method_name == "safa"
+    assert loaded.config["data"] == {"layout": "cvusa", "root": str(root.resolve()), "options": {}}
     assert loaded.config["train_config"]["max_steps"] == 2
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from crossview.cli import app
+from crossview.cli.data_cmds import DATA_OPT_HELP
 
 index_app = typer.Typer(
     help="Persistent GeoIndex of aerial-tile descriptors (LanceDB).", no_args_is_help=True
@@ -25,6 +26,7 @@ def index_build(
     tiles: str = typer.Option(
         ..., "--tiles", help="LAYOUT:ROOT (its references) or a tiles FOLDER."
     ),
+    data_opt: list[str] = typer.Option([], "--data-opt", help=DATA_OPT_HELP),
     out: str = typer.Option(..., "--out", help="Index location (folder or LanceDB URI)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Tiles per forward pass / commit."),
     which: str = typer.Option("best", "--which", help="Checkpoint of the run: best or last."),
@@ -38,7 +40,8 @@ def index_build(
 
     from crossview.index.build import build_index
 
-    index = build_index(run, tiles, out, batch_size=batch_size, which=which)
+    index = build_index(run, tiles, out, batch_size=batch_size, which=which,
+                        data_options=data_opt)
     if int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 reports the merged index
         typer.echo(f"{out}: {len(index)} tiles indexed with {index.info.method} "
                    f"({index.info.checkpoint_sha256[:12]})")

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from crossview.cli import app
+from crossview.cli.data_cmds import DATA_OPT_HELP
 
 _WHICH_HELP = "Checkpoint of a run: best (highest validation R@1) or last."
 
@@ -38,6 +39,7 @@ def _print_metrics(result: dict[str, Any], title: str) -> None:
 def train(
     method: str = typer.Option(..., "--method", "-m", help="Registered method name."),
     data: str = typer.Option(..., "--data", help="Dataset as LAYOUT:ROOT, e.g. cvusa:/data/CVUSA."),
+    data_opt: list[str] = typer.Option([], "--data-opt", help=DATA_OPT_HELP),
     out: Path = typer.Option(..., "--out", help="Run directory (resumed if it holds a run)."),
     preset: str = typer.Option("tiny", "--preset", help="tiny (CPU minutes) or paper (GPU)."),
     time_budget: float | None = typer.Option(None, "--time-budget",
@@ -54,7 +56,7 @@ def train(
     from crossview.training.steps import train as train_step
 
     result = train_step(method, data, out, preset, parse_overrides(list(overrides or [])),
-                        time_budget)
+                        time_budget, data_options=data_opt)
     typer.echo(f"{result.stopped} after {result.step} steps ({result.epoch} epochs, "
                f"{result.minutes:.1f} min, {result.pairs_per_s:.1f} pairs/s): {result.run_dir}")
     if result.best_metrics:
@@ -67,6 +69,7 @@ def eval_run(
     checkpoint: Path | None = typer.Option(None, "--checkpoint",
                                            help="A checkpoint file instead of --run."),
     data: str | None = typer.Option(None, "--data", help="LAYOUT:ROOT (default: the run's data)."),
+    data_opt: list[str] = typer.Option([], "--data-opt", help=DATA_OPT_HELP),
     split: str = typer.Option("val", "--split", help="Split to evaluate (train, val, test)."),
     protocol: str | None = typer.Option(None, "--protocol", help="recall, cvact_test, vigor, ..."),
     which: str = typer.Option("best", "--which", help=_WHICH_HELP),
@@ -113,7 +116,7 @@ def eval_run(
         print_synthesis_table(out)
         return
     result = evaluate(run or checkpoint, data, split, protocol, which,  # type: ignore[arg-type]
-                          batch_size, fov)
+                      batch_size, fov, data_options=data_opt)
     if json_out is not None:
         write_json_atomic(json_out, plain(result))
     title = f"{result['method']} on {result['split']} ({result['protocol']}, percent)"
@@ -125,6 +128,7 @@ def embed(
     run: Path = typer.Option(..., "--run", help="Run directory or checkpoint file."),
     out: Path = typer.Option(..., "--out", help="Output descriptors.parquet."),
     data: str | None = typer.Option(None, "--data", help="LAYOUT:ROOT (default: the run's data)."),
+    data_opt: list[str] = typer.Option([], "--data-opt", help=DATA_OPT_HELP),
     split: str | None = typer.Option(None, "--split", help="One split (default: all)."),
     which: str = typer.Option("best", "--which", help=_WHICH_HELP),
     batch_size: int = typer.Option(64, "--batch-size", help="Images per forward pass."),
@@ -135,5 +139,5 @@ def embed(
     """
     from crossview.training.steps import embed as embed_step
 
-    path = embed_step(run, out, data, split, which, batch_size)
+    path = embed_step(run, out, data, split, which, batch_size, data_options=data_opt)
     typer.echo(str(path))

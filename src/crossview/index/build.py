@@ -29,16 +29,18 @@ from crossview.progress import track
 logger = logging.getLogger(__name__)
 
 
-def read_tile_source(spec: str) -> list[TileRecord]:
+def read_tile_source(spec: str, options: Sequence[str] | None = None) -> list[TileRecord]:
     """Tiles from ``FOLDER`` (a ``tiles.csv`` folder or synthetic world) or ``LAYOUT:ROOT``.
 
-    Paths in the returned records are absolute, so the index can find the images later.
+    ``options`` are the layout's ``key=value`` options (``--data-opt``). Paths in the returned
+    records are absolute, so the index can find the images later.
     """
     if ":" in spec and not Path(spec).exists() and not _looks_like_windows_path(spec):
-        from crossview.data.layouts import load_layout, parse_data_spec
+        from crossview.data.layouts import DataSpec
 
-        layout, root = parse_data_spec(spec)
-        return table_tiles(load_layout(layout, root))
+        return table_tiles(DataSpec.parse(spec, options).load())
+    if options:
+        raise ConfigError(f"--data-opt applies to LAYOUT:ROOT tiles, not to the folder {spec}")
     folder = Path(spec)
     records = read_tiles_csv(folder)
     return [TileRecord(**{**r.__dict__, "path": str((folder / r.path).resolve())}) for r in records]
@@ -194,7 +196,8 @@ def merge_shards(out: str, world_size: int, remove: bool = True) -> GeoIndex:
 
 def build_index(run: str | Path, tiles: str | Sequence[TileRecord], out: str,
                 batch_size: int = 32, which: str = "best",
-                device: torch.device | None = None) -> GeoIndex:
+                device: torch.device | None = None,
+                data_options: Sequence[str] | None = None) -> GeoIndex:
     """Embed aerial tiles with a trained run into the GeoIndex at ``out`` (``crossview index build``).
 
     Resumes an interrupted build; under torchrun each rank embeds its share into a shard and rank
@@ -207,6 +210,7 @@ def build_index(run: str | Path, tiles: str | Sequence[TileRecord], out: str,
         batch_size: Tiles per forward pass and per table commit.
         which: Checkpoint of a run directory: ``best`` or ``last``.
         device: Torch device (default :func:`crossview.device.get_device`).
+        data_options: Layout options of a ``LAYOUT:ROOT`` tile source.
 
     Returns:
         The index (on every rank, after the merge).
@@ -216,7 +220,7 @@ def build_index(run: str | Path, tiles: str | Sequence[TileRecord], out: str,
 
     rank, world_size = dist_context()
     model = load_run(run, which)
-    records = read_tile_source(tiles) if isinstance(tiles, str) else list(tiles)
+    records = read_tile_source(tiles, data_options) if isinstance(tiles, str) else list(tiles)
     index = index_tiles(records, out, model.method, model.method_name, model.checkpoint_sha256,
                         batch_size=batch_size, rank=rank, world_size=world_size, device=device,
                         checkpoint_path=str(Path(model.checkpoint_path).resolve()))

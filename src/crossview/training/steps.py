@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -20,15 +21,28 @@ from crossview.training.checkpoint import LoadedModel, load_run
 from crossview.training.config import TrainConfig, route_overrides
 from crossview.training.rng import seed_everything
 
+if TYPE_CHECKING:
+    from crossview.data.layouts import DataSpec
+
 logger = logging.getLogger(__name__)
 
 
-def load_data(spec: str) -> PairTable:
-    """Read ``LAYOUT:ROOT`` (or a plain folder with ``coords.csv``) into a PairTable."""
-    from crossview.data.layouts import load_layout, parse_data_spec
+DataLike = Union[str, "DataSpec", Mapping[str, Any]]
+"""A dataset: ``LAYOUT:ROOT`` (or its string form with options), a DataSpec, or its dict."""
 
-    name, root = parse_data_spec(spec)
-    return load_layout(name, root)
+
+def data_spec(data: DataLike, options: Sequence[str] | Mapping[str, Any] | None = None
+              ) -> DataSpec:
+    """The :class:`~crossview.data.layouts.DataSpec` of ``data`` plus ``options`` (validated)."""
+    from crossview.data.layouts import DataSpec
+
+    spec = DataSpec.coerce(data)
+    return DataSpec.parse(str(spec), options) if options else spec
+
+
+def load_data(data: DataLike) -> PairTable:
+    """Read a dataset (``LAYOUT:ROOT``, a DataSpec or its dict) into a PairTable."""
+    return data_spec(data).load()
 
 
 def select_split(table: PairTable, split: str | None) -> PairTable:
@@ -54,12 +68,25 @@ def build_configs(method_name: str, preset: str, overrides: dict[str, Any] | Non
     return method, config
 
 
-def train(method_name: str, data: str, out: str | Path, preset: str = "tiny",
+def train(method_name: str, data: DataLike, out: str | Path, preset: str = "tiny",
           overrides: dict[str, Any] | None = None, time_budget_min: float | None = None,
-          device: str | None = None) -> Any:
+          device: str | None = None,
+          data_options: Sequence[str] | Mapping[str, Any] | None = None) -> Any:
     """Train ``method_name`` on the train split of ``data`` into run directory ``out``.
 
+    The step behind ``crossview train`` (and :func:`crossview.train`). The run records the
+    resolved dataset (layout, root, every option) so ``eval`` reloads exactly the same data.
     Re-running the same call on an existing run resumes it from ``checkpoints/last.pt``.
+
+    Args:
+        method_name: A registered method.
+        data: ``LAYOUT:ROOT`` (or a DataSpec / its dict).
+        out: Run directory.
+        preset: The method's preset.
+        overrides: ``method.F`` / ``train.F`` / bare ``F`` config overrides.
+        time_budget_min: Stop after this many minutes (run total).
+        device: Torch device (default: CUDA when present).
+        data_options: Layout options (``["area=cross"]`` or a mapping), as ``--data-opt``.
 
     Returns:
         The :class:`~crossview.training.trainer.TrainResult`.
@@ -67,26 +94,31 @@ def train(method_name: str, data: str, out: str | Path, preset: str = "tiny",
     """
     from crossview.training.trainer import Trainer
 
+    spec = data_spec(data, data_options)
     method, config = build_configs(method_name, preset, overrides, time_budget_min)
-    table = load_data(data)
+    table = spec.load()
     if "train" not in table.splits():
-        raise ConfigError(f"data {data!r} has no train split (splits: {table.splits()})")
+        raise ConfigError(f"data {spec} has no train split (splits: {table.splits()})")
     val = None
     if config.eval_split in table.splits():
         val = table.select(config.eval_split)
     else:
-        logger.warning("data %s has no %r split: training without evaluation", data,
+        logger.warning("data %s has no %r split: training without evaluation", spec,
                        config.eval_split)
     trainer = Trainer(method, table.select("train"), val, config, out, device=device,
-                      preset=preset, data=data)
+                      preset=preset, data=spec.to_dict())
     return trainer.fit()
 
 
-def _data_spec(model: LoadedModel, data: str | None) -> str:
-    spec = data or model.config.get("data")
-    if not spec:
+def _data_spec(model: LoadedModel, data: DataLike | None,
+               options: Sequence[str] | Mapping[str, Any] | None = None) -> DataSpec:
+    """``data`` (with ``options``) when given, else the dataset the run recorded."""
+    recorded = model.config.get("data")
+    if data is None and not recorded:
         raise ConfigError(f"{model.checkpoint_path} records no data spec; pass --data LAYOUT:ROOT")
-    return spec
+    if data is None and options:
+        raise ConfigError("--data-opt needs --data (the run's own data keeps its options)")
+    return data_spec(data if data is not None else recorded, options)
 
 
 def _retrieval_model(run_or_checkpoint: str | Path, which: str) -> LoadedModel:
@@ -98,9 +130,10 @@ def _retrieval_model(run_or_checkpoint: str | Path, which: str) -> LoadedModel:
     return model
 
 
-def evaluate(run_or_checkpoint: str | Path, data: str | None = None, split: str | None = "val",
-             protocol: str | None = None, which: str = "best", batch_size: int = 64,
-             fov_deg: float | None = None, device: str | None = None) -> dict[str, Any]:
+def evaluate(run_or_checkpoint: str | Path, data: DataLike | None = None,
+             split: str | None = "val", protocol: str | None = None, which: str = "best",
+             batch_size: int = 64, fov_deg: float | None = None, device: str | None = None,
+             data_options: Sequence[str] | Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Embed ``split`` of ``data`` with a trained model and score it under its protocol.
 
     The step behind ``crossview eval`` (and :func:`crossview.evaluate`); ``data`` defaults to
@@ -117,8 +150,8 @@ def evaluate(run_or_checkpoint: str | Path, data: str | None = None, split: str 
     from crossview.inference import retrieval_metrics
 
     model = _retrieval_model(run_or_checkpoint, which)
-    spec = _data_spec(model, data)
-    table = select_split(load_data(spec), split)
+    spec = _data_spec(model, data, data_options)
+    table = select_split(spec.load(), split)
     result = retrieval_metrics(model.method, table, protocol, batch_size, device, fov_deg)
     details = result["details"]
     forward = details.get("ground_to_aerial", details)
@@ -126,7 +159,7 @@ def evaluate(run_or_checkpoint: str | Path, data: str | None = None, split: str 
     return {
         **result,
         "method": model.method_name, "checkpoint": str(model.checkpoint_path),
-        "checkpoint_sha256": model.checkpoint_sha256, "data": spec, "split": split,
+        "checkpoint_sha256": model.checkpoint_sha256, "data": str(spec), "split": split,
         "num_queries": len(table), "num_references": len(table.references),
         "conventions": {
             "units": "percent", "direction": "ground_to_aerial",
@@ -138,9 +171,10 @@ def evaluate(run_or_checkpoint: str | Path, data: str | None = None, split: str 
     }
 
 
-def embed(run_or_checkpoint: str | Path, out: str | Path, data: str | None = None,
+def embed(run_or_checkpoint: str | Path, out: str | Path, data: DataLike | None = None,
           split: str | None = None, which: str = "best", batch_size: int = 64,
-          device: str | None = None) -> Path:
+          device: str | None = None,
+          data_options: Sequence[str] | Mapping[str, Any] | None = None) -> Path:
     """Write ground and aerial descriptors of ``data`` (one ``split`` or all) to Parquet.
 
     The step behind ``crossview embed``. Columns: ``id``, ``view`` (``ground``/``aerial``),
@@ -154,8 +188,8 @@ def embed(run_or_checkpoint: str | Path, out: str | Path, data: str | None = Non
     from crossview.io import atomic_path
 
     model = _retrieval_model(run_or_checkpoint, which)
-    spec = _data_spec(model, data)
-    table = select_split(load_data(spec), split)
+    spec = _data_spec(model, data, data_options)
+    table = select_split(spec.load(), split)
     g = embed_ground(model.method, table, batch_size, device)
     a = embed_aerial(model.method, table, batch_size, device)
     rows_g = [(p.id, "ground", p.split, p.lat, p.lon) for p in table.pairs]
@@ -173,17 +207,19 @@ def embed(run_or_checkpoint: str | Path, out: str | Path, data: str | None = Non
         "descriptor": pa.FixedSizeListArray.from_arrays(flat, dim),
     }
     metadata = {"method": model.method_name, "checkpoint_sha256": model.checkpoint_sha256,
-                "descriptor_dim": str(dim), "data": spec, "split": split or "all"}
+                "descriptor_dim": str(dim), "data": str(spec), "split": split or "all"}
     arrow = pa.table(columns).replace_schema_metadata(metadata)
     with atomic_path(out) as tmp:
         pq.write_table(arrow, tmp)
     return Path(out)
 
 
-def evaluate_synthesis(run_or_checkpoint: str | Path, data: str | None = None,
+def evaluate_synthesis(run_or_checkpoint: str | Path, data: DataLike | None = None,
                        splits: list[str] | None = None, which: str = "best",
                        batch_size: int = 64, convention: str = "sat2density",
-                       lpips_model: Any = None, device: str | None = None) -> dict[str, Any]:
+                       lpips_model: Any = None, device: str | None = None,
+                       data_options: Sequence[str] | Mapping[str, Any] | None = None
+                       ) -> dict[str, Any]:
     """Synthesis metrics of a trained generator on ``splits`` of ``data`` (``eval --synthesis``).
 
     Returns:
@@ -200,8 +236,8 @@ def evaluate_synthesis(run_or_checkpoint: str | Path, data: str | None = None,
     if not model.method.can_synthesize:
         raise ConfigError(f"{model.checkpoint_path}: method {model.method_name!r} has no generator "
                           "to evaluate with --synthesis (use plain `crossview eval`)")
-    spec = _data_spec(model, data)
-    table = load_data(spec)
+    spec = _data_spec(model, data, data_options)
+    table = spec.load()
     result = synthesis_scores(model.method, table, splits, batch_size, convention, lpips_model,
                               device)
     return {
@@ -211,6 +247,6 @@ def evaluate_synthesis(run_or_checkpoint: str | Path, data: str | None = None,
             for split, by_name in result.items()
         },
         "method": model.method_name, "checkpoint": str(model.checkpoint_path),
-        "checkpoint_sha256": model.checkpoint_sha256, "data": spec, "splits": list(result),
+        "checkpoint_sha256": model.checkpoint_sha256, "data": str(spec), "splits": list(result),
         "convention": convention, "lpips": getattr(lpips_model, "net", None),
     }
