@@ -5,10 +5,10 @@ for the same wall-clock budget, then are scored from their ``last`` checkpoints 
 validation split:
 
 1. Retrieval: R@1 (ground -> aerial, percent) of ``cde`` vs its ablation (i) (``synthesis=false``:
-   no decoder, no discriminator), via ``crossview.training.steps.evaluate_run``.
+   no decoder, no discriminator), via ``crossview.training.steps.evaluate``.
 2. Synthesis: PSNR / SSIM / SD / RMSE (Sat2Density convention) of the full model's panoramas vs
    the polar-transformed tile itself (CDE Table 4, first row), via
-   ``crossview.evaluation.synthesis.evaluate_synthesis``; the generator should beat the baseline
+   ``crossview.inference.synthesis_scores``; the generator should beat the baseline
    on PSNR and SSIM (``generator_beats_polar``).
 
 The budget per model is ``--budget-min`` or ``$CROSSVIEW_BENCH_CDE_MIN`` (default 20 minutes;
@@ -84,11 +84,11 @@ def run(
     out: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train ``cde`` and ablation (i) for the same time; report R@1 and synthesis metrics."""
-    from crossview.evaluation.synthesis import evaluate_synthesis
+    from crossview.inference import synthesis_scores
     from crossview.io import write_json_atomic
     from crossview.methods import create_method
     from crossview.training.checkpoint import load_run
-    from crossview.training.steps import evaluate_run, load_data, train
+    from crossview.training.steps import evaluate, load_data, train
 
     budget = _budget(quick, budget_min)
     pairs = pairs or (64 if quick else 400)
@@ -111,7 +111,7 @@ def run(
         run_dir = out / name
         shutil.rmtree(run_dir, ignore_errors=True)  # an existing run would be resumed
         trained = train("cde", data, run_dir, "tiny", {**overrides, **method_overrides}, budget)
-        scores = evaluate_run(run_dir, split="val", which="last")
+        scores = evaluate(run_dir, split="val", which="last")
         result[f"train_{name}"] = {
             "steps": trained.step,
             "epochs": trained.epoch,
@@ -122,7 +122,7 @@ def run(
         result[f"r1pct_{name}"] = scores["R@1%"]
         if name == "cde":
             method = load_run(run_dir, which="last").method
-            synth = evaluate_synthesis(method, table, ["val"], batch_size=32)["val"]
+            synth = synthesis_scores(method, table, ["val"], batch_size=32)["val"]
             result["synthesis_cde"] = _rounded(synth["generator"])
             result["synthesis_polar_baseline"] = _rounded(synth["polar_baseline"])
             result["generator_beats_polar"] = bool(

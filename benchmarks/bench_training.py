@@ -151,7 +151,7 @@ def speed(method_name: str, data: str, steps: int, batch_size: int,
     """
     from crossview.data.datasets import PairDataset
     from crossview.training import Trainer
-    from crossview.training.run_dir import augment_config
+    from crossview.training.batches import augment_config
     from crossview.training.steps import build_configs, load_data
 
     train = load_data(data).select("train")

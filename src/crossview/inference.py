@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,9 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 
 from crossview.device import get_device, inference_autocast
+from crossview.data.inputs import InputSpec
 from crossview.errors import ConfigError, CrossviewError
+from crossview.io import plain
 from crossview.methods.base import Method
 from crossview.progress import track
 
@@ -220,12 +222,15 @@ def synthesize_files(
     out: str | Path,
     batch_size: int = 8,
     device: str | torch.device | None = None,
+    source_vfov_deg: float | None = None,
 ) -> list[Path]:
-    """Synthesize ``out/<stem>.png`` for every tile; every tile is read before any work.
+    """Synthesize ``out/<stem>.png`` for every input image; every input is read before any work.
 
-    Tiles are read by the one input path (:func:`crossview.data.inputs.model_input`, as in
-    training); non-square tiles and unreadable files raise
-    :class:`~crossview.errors.InputFileError` naming the file.
+    Inputs are of the method's ``synthesis_source`` view (tiles for aerial -> ground methods,
+    panoramas for ground -> aerial ones; ``source_vfov_deg`` is a panorama's vertical span) and
+    are read by the one input path (:func:`crossview.data.inputs.model_input`, as in training);
+    non-square tiles and unreadable files raise :class:`~crossview.errors.InputFileError`
+    naming the file.
     """
     from crossview.data.inputs import model_input
     from crossview.errors import InputFileError
@@ -239,7 +244,8 @@ def synthesize_files(
         dup = next(s for s in stems if stems.count(s) > 1)
         raise InputFileError(paths[stems.index(dup)], f"two tiles share the output name {dup}.png")
     spec = method.input_spec
-    images = [model_input(path, spec, "aerial") for path in paths]
+    view = method.synthesis_source
+    images = [model_input(path, spec, view, source_vfov_deg=source_vfov_deg) for path in paths]
     device = get_device(device)
     _to_device(method, device)
     written = []
@@ -251,3 +257,156 @@ def synthesize_files(
             for k, panorama in enumerate(panoramas):
                 written.append(save_image(panorama, Path(out) / f"{stems[start + k]}.png"))
     return written
+
+
+def polar_baseline(spec: InputSpec, source: str = "aerial") -> Callable[[Tensor], Tensor]:
+    """The geometric baseline of a synthesis direction, as a predictor of the other view.
+
+    Aerial -> ground: the polar-transformed tile (CDE Table 4, "I_ps vs I_g"). Ground -> aerial:
+    the panorama's lower half mapped back over the tile (the inverse polar transform).
+    """
+    from crossview.geometry.polar import polar_to_overhead, polar_transform
+
+    def to_ground(aerial: Tensor) -> Tensor:
+        return polar_transform(aerial, spec.ground_hw[0], spec.ground_hw[1])
+
+    def to_aerial(ground: Tensor) -> Tensor:
+        below = ground[..., ground.shape[-2] // 2:, :]  # rows under the horizon see the ground
+        return polar_to_overhead(below, spec.aerial_size)
+
+    return to_ground if source == "aerial" else to_aerial
+
+
+def synthesis_scores(
+    method: Method,
+    table: Any,
+    splits: Iterable[str] | None = None,
+    batch_size: int = 8,
+    convention: str = "sat2density",
+    lpips_model: Any | None = None,
+    device: str | torch.device | None = None,
+    limit: int | None = None,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per-split mean synthesis metrics of ``method.synthesize`` and of the geometric baseline.
+
+    The method's ``synthesis_source`` view is the input and the other view the target; the
+    baseline is :func:`polar_baseline` of that direction (reported as ``polar_baseline``).
+
+    The evaluation step of ``crossview eval --synthesis`` and of the trainer. Pairs are read as in
+    training without augmentation (:class:`~crossview.data.datasets.PairDataset`); a missing or
+    corrupt file raises :class:`~crossview.errors.InputFileError`. The polar-transformed tile (CDE
+    Table 4, first row) is scored on the same pairs. The metrics are
+    :class:`~crossview.evaluation.synthesis.SynthesisMeter`'s.
+
+    Args:
+        method: A method with ``can_synthesize``.
+        table: The pairs (a :class:`~crossview.data.table.PairTable`).
+        splits: Splits to evaluate; default every split present.
+        batch_size: Images per forward pass.
+        convention: ``"sat2density"`` (default) or ``"xfork"`` (SPECS.md §7).
+        lpips_model: An LPIPS model (:func:`crossview.evaluation.synthesis.load_lpips`) or None.
+        device: Where to run (default :func:`crossview.device.get_device`).
+        limit: Evaluate at most this many pairs per split (the first ones, in table order).
+
+    Returns:
+        ``{split: {"generator": m, "polar_baseline": m}}`` with
+        ``m = {"psnr", "ssim", "sd", "rmse", ["lpips"], "count"}``.
+
+    """
+    from torch.utils.data import DataLoader, Subset
+
+    from crossview.data.datasets import PairDataset
+    from crossview.evaluation.synthesis import SynthesisMeter
+
+    if not method.can_synthesize:
+        raise ConfigError(f"method {method.name!r} does not synthesize views")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size: expected >= 1, got {batch_size}")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit: expected >= 1 pairs per split, got {limit}")
+    available = list(table.splits())
+    chosen = list(splits) if splits is not None else available
+    if not chosen:
+        raise ConfigError(f"no split to evaluate (splits: {available})")
+    for split in chosen:
+        if split not in available:
+            raise ConfigError(f"split {split!r} not in the data (splits: {available})")
+    dev = get_device(device)
+    _to_device(method, dev)
+    if lpips_model is not None:
+        lpips_model.to(dev)
+    source = method.synthesis_source
+    target_view = "ground" if source == "aerial" else "aerial"
+    baseline = polar_baseline(method.input_spec, source)
+    results = {}
+    with eval_mode(method), torch.inference_mode():
+        for split in chosen:
+            meter = SynthesisMeter(convention, lpips_model)  # type: ignore[arg-type]
+            data: Any = PairDataset(table.select(split), method.input_spec, None)
+            if limit is not None and limit < len(data):
+                data = Subset(data, range(limit))
+            loader = DataLoader(data, batch_size=batch_size, shuffle=False)
+            for batch in track(loader, f"synthesis eval ({split})",
+                               total=math.ceil(len(data) / batch_size)):
+                inputs = batch[source].to(dev)
+                target = batch[target_view].to(dev)
+                with inference_autocast(dev):
+                    generated = method.synthesize(inputs)
+                meter.update("generator", generated, target)
+                meter.update("polar_baseline", baseline(inputs), target)
+            results[split] = meter.means()
+    return results
+
+
+def retrieval_metrics(
+    method: Method,
+    table: Any,
+    protocol: str | None = None,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    fov_deg: float | None = None,
+    datasets: tuple[Dataset, Dataset] | None = None,
+    variants: bool = True,
+) -> dict[str, Any]:
+    """Embed ``table`` with ``method`` and score it under its protocol (the one evaluator step).
+
+    Args:
+        method: A method that retrieves.
+        table: The evaluated pairs (one split).
+        protocol: Evaluation protocol (default: the layout's).
+        batch_size: Images per forward pass.
+        device: Where to run.
+        fov_deg: Limited query FOV (DSM protocol): random unknown shifts, padded to full width.
+        datasets: ``(ground, aerial)`` datasets to read instead of ``table`` (e.g. the trainer's
+            cached ones); rows must align with ``table``.
+        variants: Also score each of ``method.retrieval_variants()`` (e.g. the stages of a staged
+            method) under ``result["variants"][name]``.
+
+    Returns:
+        ``R@1``/``R@5``/``R@10``/``R@1%`` (ground -> aerial, percent), ``protocol``, the protocol's
+        full result under ``details``, and ``variants`` when the method has any.
+
+    """
+    from crossview.evaluation import evaluate_protocol
+    from crossview.evaluation.results import headline
+
+    if not method.can_retrieve:
+        raise ConfigError(f"method {method.name!r} has no retrieval branch to evaluate")
+    if datasets is not None and fov_deg is not None:
+        raise ConfigError("fov_deg applies to a table; build GroundDataset(fov_deg=...) instead")
+    ground, aerial = datasets or (table, table)
+
+    def score() -> dict[str, Any]:
+        g = embed_ground(method, ground, batch_size, device, fov_deg=fov_deg)
+        a = embed_aerial(method, aerial, batch_size, device)
+        result = plain(evaluate_protocol(g, a, table, protocol=protocol))
+        return {**headline(result), "protocol": result.get("protocol"), "details": result}
+
+    out = score()
+    names = method.retrieval_variants() if variants else []
+    if names:
+        out["variants"] = {}
+        for name in names:
+            with method.variant(name):
+                out["variants"][name] = score()
+    return out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from crossview.cli import main
-from crossview.index.build import build_index, read_tile_source
+from crossview.index.build import index_tiles, read_tile_source
 from crossview.index.geoindex import GeoIndex
 from crossview.methods.registry import create_method
 from crossview.training.checkpoint import save_checkpoint
@@ -56,7 +56,7 @@ def test_tiles_build_resume_locate(world, monkeypatch, capsys):
     tiles = read_tile_source(str(root / "tiles"))
     assert len(tiles) == 36 and all(Path(t.path).is_absolute() for t in tiles)
     # Interrupted build: two batches of 8, then the CLI resumes without duplicates.
-    partial = build_index(
+    partial = index_tiles(
         tiles,
         str(root / "idx"),
         method,

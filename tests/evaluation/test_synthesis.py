@@ -14,6 +14,7 @@ from crossview.data.table import Pair, PairTable, Reference
 from crossview.errors import ConfigError, CrossviewError, InputFileError
 from crossview.evaluation import synthesis as S
 from crossview.geometry.polar import polar_transform
+from crossview.inference import synthesis_scores
 from crossview.io import image_to_tensor
 from crossview.methods import create_method
 
@@ -172,7 +173,7 @@ def _table(tmp_path, n: int = 3) -> PairTable:
 def test_evaluate_synthesis_per_split(tmp_path):
     method = create_method("cde", "tiny")
     table = _table(tmp_path)
-    results = S.evaluate_synthesis(method, table, batch_size=2, device="cpu")
+    results = synthesis_scores(method, table, batch_size=2, device="cpu")
     assert set(results) == {"train", "val"}
     assert set(results["val"]) == {"generator", "polar_baseline"}
     assert results["val"]["generator"]["count"] == 2
@@ -195,31 +196,29 @@ def test_evaluate_synthesis_per_split(tmp_path):
     base = results["val"]["polar_baseline"]
     polar = polar_transform(tiles, 32, 176)
     assert base["rmse"] == pytest.approx(S.rmse(polar, ground).mean().item(), rel=1e-4)
-    limited = S.evaluate_synthesis(method, table, ["val"], limit=1, device="cpu")["val"]
+    limited = synthesis_scores(method, table, ["val"], limit=1, device="cpu")["val"]
     assert limited["generator"]["count"] == 1
     for bad, message in (({"splits": ["test"]}, "not in the data"), ({"splits": []}, "no split"),
                          ({"limit": 0}, "limit"), ({"batch_size": 0}, "batch_size")):
         with pytest.raises(ConfigError, match=message):
-            S.evaluate_synthesis(method, table, device="cpu", **bad)
+            synthesis_scores(method, table, device="cpu", **bad)
     (tmp_path / "g2.png").write_bytes(b"not an image")
     with pytest.raises(InputFileError, match="g2.png"):
-        S.evaluate_synthesis(method, table.select("val"), device="cpu")
+        synthesis_scores(method, table.select("val"), device="cpu")
 
 
-def test_evaluate_batches_polar_baseline_equals_direct_metrics():
+def test_meter_means_equal_direct_metrics_over_batches():
     g = torch.Generator().manual_seed(1)
-    batches = [
-        {
-            "aerial": torch.rand(2, 3, 64, 64, generator=g),
-            "ground": torch.rand(2, 3, 32, 176, generator=g),
-        }
-        for _ in range(2)
-    ]
-    result = S.evaluate_batches(S.polar_baseline((32, 176)), batches)
-    from crossview.geometry.polar import polar_transform
-
-    preds = torch.cat([polar_transform(b["aerial"], 32, 176) for b in batches])
-    grounds = torch.cat([b["ground"] for b in batches])
-    assert result["count"] == 4
-    assert result["ssim"] == pytest.approx(S.ssim(preds, grounds).mean().item(), rel=1e-6)
-    assert result["psnr"] == pytest.approx(S.psnr(preds, grounds).mean().item(), rel=1e-6)
+    preds = torch.rand(4, 3, 32, 176, generator=g)
+    targets = torch.rand(4, 3, 32, 176, generator=g)
+    meter = S.SynthesisMeter()
+    for i in (0, 2):  # two batches of two
+        meter.update("a", preds[i:i + 2], targets[i:i + 2])
+    meter.update("b", targets[:1], targets[:1])  # identical images: infinite PSNR is kept
+    result = meter.means()
+    assert result["a"]["count"] == 4 and result["b"]["count"] == 1
+    assert result["a"]["ssim"] == pytest.approx(S.ssim(preds, targets).mean().item(), rel=1e-6)
+    assert result["a"]["psnr"] == pytest.approx(S.psnr(preds, targets).mean().item(), rel=1e-6)
+    assert result["b"]["psnr"] == float("inf")
+    with pytest.raises(CrossviewError, match="no samples"):
+        S.SynthesisMeter().means()

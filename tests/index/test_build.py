@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from crossview.index.build import build_index, merge_shards, read_tile_source, shard_uri
+from crossview.index.build import index_tiles, merge_shards, read_tile_source, shard_uri
 from crossview.index.geoindex import GeoIndex
 from crossview.index.tiles import TileRecord, write_tiles_csv
 from crossview.io import load_image_tensor, save_image
@@ -26,7 +26,7 @@ def test_shards_merge_into_one_table_without_duplicates(tmp_path, pool_method):
     method = pool_method
     out = str(tmp_path / "idx")
     for rank in range(3):
-        build_index(tiles, out, method, "pool", "c" * 64, batch_size=2, rank=rank, world_size=3)
+        index_tiles(tiles, out, method, "pool", "c" * 64, batch_size=2, rank=rank, world_size=3)
     assert [len(GeoIndex.open(shard_uri(out, r))) for r in range(3)] == [4, 3, 3]
     merged = merge_shards(out, 3)
     assert len(merged) == 10 and merged.tile_ids() == {t.tile_id for t in tiles}
@@ -41,11 +41,11 @@ def test_shards_merge_into_one_table_without_duplicates(tmp_path, pool_method):
 def test_resume_skips_present_tiles(tmp_path, pool_method):
     tiles = _tiles(tmp_path)
     out = str(tmp_path / "idx")
-    first = build_index(tiles, out, pool_method, "pool", "c" * 64, batch_size=3, max_batches=2)
+    first = index_tiles(tiles, out, pool_method, "pool", "c" * 64, batch_size=3, max_batches=2)
     assert len(first) == 6
-    again = build_index(tiles, out, pool_method, "pool", "c" * 64, batch_size=3)
+    again = index_tiles(tiles, out, pool_method, "pool", "c" * 64, batch_size=3)
     assert len(again) == 10 and again.tile_ids() == {t.tile_id for t in tiles}
-    again = build_index(tiles, out, pool_method, "pool", "c" * 64, batch_size=3)
+    again = index_tiles(tiles, out, pool_method, "pool", "c" * 64, batch_size=3)
     assert len(again) == 10
 
 
@@ -53,13 +53,13 @@ def test_sharded_rerun_after_merge_embeds_nothing_again(tmp_path, pool_method):
     tiles = _tiles(tmp_path)
     out = str(tmp_path / "idx")
     for rank in range(2):
-        build_index(
+        index_tiles(
             tiles, out, pool_method, "pool", "c" * 64, batch_size=4, rank=rank, world_size=2
         )
     assert len(merge_shards(out, 2)) == 10
     # The same torchrun command again: every tile is already in the final table.
     for rank in range(2):
-        shard = build_index(
+        shard = index_tiles(
             tiles, out, pool_method, "pool", "c" * 64, batch_size=4, rank=rank, world_size=2
         )
         assert len(shard) == 0

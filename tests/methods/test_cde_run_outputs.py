@@ -15,10 +15,11 @@ from crossview.cli import main
 from crossview.errors import ConfigError, CrossviewError
 from crossview.evaluation import synthesis as S
 from crossview.geometry.polar import polar_transform
+from crossview.inference import synthesis_scores
 from crossview.io import load_image_tensor
 from crossview.methods import create_method
+from crossview.reports.samples import write_sample_images
 from crossview.training.checkpoint import load_run, save_checkpoint
-from crossview.training.samples import write_samples
 from crossview.training.steps import train
 
 HW, SIZE = (32, 176), 64  # the tiny preset's sizes: the world is rendered at them (no resizing)
@@ -104,16 +105,11 @@ def test_sample_grids_written_at_each_evaluation(run: Path, world: Path) -> None
     assert (images[0].height, images[0].width) == (n * 4 * HW[0], HW[1])
 
 
-def test_samples_hook_rejects_bad_visualize_output(tmp_path: Path, monkeypatch) -> None:
-    method = create_method("cde", "tiny").train()
-    batch = {"ground": torch.rand(2, 3, *HW), "aerial": torch.rand(2, 3, SIZE, SIZE)}
-    monkeypatch.setattr(method, "visualize", lambda b, k: {"grid": torch.rand(1, 8, 8)})
-    with pytest.raises(CrossviewError, match=r"visualize\(\)\['grid'\].*\(3, H, W\).*\(1, 8, 8\)"):
-        write_samples(method, batch, 3, tmp_path)
-    monkeypatch.setattr(method, "visualize", lambda b, k: {"a/b": torch.rand(3, 8, 8)})
+def test_sample_images_reject_bad_visualize_output(tmp_path: Path) -> None:
+    with pytest.raises(CrossviewError, match=r"cde: visualize\(\)\['grid'\].*\(3, H, W\).*\(1, 8, 8\)"):
+        write_sample_images({"grid": torch.rand(1, 8, 8)}, 3, tmp_path, owner="cde")
     with pytest.raises(CrossviewError, match="file-name-safe"):
-        write_samples(method, batch, 3, tmp_path)
-    assert method.training  # the training flag is restored after a failing call
+        write_sample_images({"a/b": torch.rand(3, 8, 8)}, 3, tmp_path)
     assert not (tmp_path / "samples").exists()
 
 
@@ -198,7 +194,7 @@ def test_eval_synthesis_errors(run: Path, world: Path, tmp_path: Path, monkeypat
     assert _cli(monkeypatch, "eval", "--run", str(run), "--convention", "xfork") == 2
     assert "apply to --synthesis only" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="does not synthesize"):
-        S.evaluate_synthesis(ablation, None)
+        synthesis_scores(ablation, None)
 
 
 def test_validation_metrics_include_synthesis(run: Path, world: Path) -> None:

@@ -26,7 +26,7 @@ def demo(
     smoke: bool = typer.Option(False, "--smoke", help="Tiny sizes (tests, about half a minute)."),
 ) -> None:
     """World -> train -> eval -> index -> locate -> report.html (each step resumes)."""
-    from crossview.index.demo import DemoConfig, run_demo
+    from crossview.pipelines.demo import DemoConfig, run_demo
 
     # Unset options keep DemoConfig's defaults (one place defines them).
     given = {"method": method, "minutes": minutes, "seed": seed, "pairs": pairs}

@@ -34,36 +34,14 @@ def index_build(
     Under torchrun put ``--`` before ``index``: ``torchrun ... -m crossview -- index build --run
     R ...`` (torchrun would read ``--run`` as an abbreviation of its own ``--run-path``).
     """
-    from crossview.index.build import build_index, dist_context, merge_shards, read_tile_source
-    from crossview.training.checkpoint import load_run
+    import os
 
-    rank, world_size = dist_context()
-    model = load_run(run, which)
-    records = read_tile_source(tiles)
-    index = build_index(
-        records,
-        out,
-        model.method,
-        model.method_name,
-        model.checkpoint_sha256,
-        batch_size=batch_size,
-        rank=rank,
-        world_size=world_size,
-        checkpoint_path=str(Path(model.checkpoint_path).resolve()),
-    )
-    if world_size > 1:
-        import torch.distributed as dist
+    from crossview.index.build import build_index
 
-        dist.barrier()  # every shard is complete before rank 0 merges
-        if rank == 0:
-            index = merge_shards(out, world_size)
-        dist.barrier()
-        dist.destroy_process_group()  # a clean exit (no leaked gloo/NCCL group warnings)
-    if rank == 0:
-        typer.echo(
-            f"{out}: {len(index)} tiles indexed with {model.method_name} "
-            f"({model.checkpoint_sha256[:12]})"
-        )
+    index = build_index(run, tiles, out, batch_size=batch_size, which=which)
+    if int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 reports the merged index
+        typer.echo(f"{out}: {len(index)} tiles indexed with {index.info.method} "
+                   f"({index.info.checkpoint_sha256[:12]})")
 
 
 @index_app.command("info")
@@ -156,33 +134,13 @@ def locate_cmd(
     html_out: Path | None = typer.Option(None, "--html", help="Write an HTML page of the results."),
 ) -> None:
     """Localize images: K ranked candidates with coordinates, score and estimated heading."""
-    from crossview.errors import ConfigError
-    from crossview.index.geoindex import GeoIndex
-    from crossview.index.locate import locate, results_to_geojson, results_to_json
+    from crossview.index.locate import Localizer, results_to_geojson, results_to_json
     from crossview.io import write_json_atomic, write_text_atomic
-    from crossview.training.checkpoint import load_run
 
     prior, radius_m = _parse_near(near, radius)
-    idx = GeoIndex.open(index)
-    if len(idx) == 0:
-        raise ConfigError(f"index {index} is empty; build it with `crossview index build`")
-    if run is None and not idx.info.checkpoint_path:
-        raise ConfigError(f"index {index} records no checkpoint; pass --run RUN")
-    model = load_run(run if run is not None else idx.info.checkpoint_path)
-    results = locate(
-        images,
-        idx,
-        model.method,
-        model.checkpoint_sha256,
-        top_k=top,
-        fov_deg=fov,
-        heading=heading,
-        near=prior,
-        radius_m=radius_m,
-        vfov_deg=vfov,
-        exact=not ann,
-        nprobes=nprobes,
-    )
+    localizer = Localizer.from_index(index, run)
+    results = localizer.locate(images, top_k=top, fov_deg=fov, heading=heading, near=prior,
+                               radius_m=radius_m, vfov_deg=vfov, exact=not ann, nprobes=nprobes)
     doc = results_to_json(results)
     if json_out is not None:
         write_json_atomic(json_out, doc)
@@ -190,7 +148,8 @@ def locate_cmd(
     if html_out is not None:
         from crossview.reports.locate_report import locate_html
 
-        write_text_atomic(html_out, locate_html(doc, index, model.method_name, prior, radius_m))
+        write_text_atomic(html_out, locate_html(doc, index, localizer.method_name, prior,
+                                                 radius_m))
     for result in doc:
         typer.echo(result["query"])
         for c in result["candidates"]:

@@ -1,7 +1,8 @@
 """CLI commands of the synth area (registered on import by :mod:`crossview.cli`).
 
-``crossview synthesize --run RUN TILE... --out DIR`` writes one synthesized street panorama per
-north-up tile (``<tile stem>.png``), with a trained synthesis method such as ``cde``.
+``crossview synthesize --run RUN IMAGE... --out DIR`` writes one synthesized view per input
+(``<stem>.png``) in the method's direction: a street panorama per north-up tile for aerial ->
+ground methods such as ``cde``, an aerial tile per panorama for ground -> aerial ones.
 """
 
 from __future__ import annotations
@@ -16,16 +17,19 @@ from crossview.cli import app
 @app.command()
 def synthesize(
     tiles: list[Path] = typer.Argument(
-        ..., metavar="TILE", help="North-up aerial tiles (png/jpg), camera at the centre."
+        ..., metavar="IMAGE", help="Inputs of the method's direction: north-up tiles (camera at "
+        "the centre) or street panoramas (png/jpg)."
     ),
     run: Path = typer.Option(
         ..., "--run", help="Run directory (or checkpoint .pt) of a synthesis method."
     ),
     out: Path = typer.Option(..., "--out", help="Output directory for the synthesized panoramas."),
     which: str = typer.Option("best", "--which", help="Checkpoint of the run: best or last."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tiles per forward pass."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Inputs per forward pass."),
+    vfov: float | None = typer.Option(None, "--vfov",
+                                      help="Vertical span of input panoramas (deg)."),
 ) -> None:
-    """Synthesize street-view panoramas from satellite tiles with a trained model."""
+    """Synthesize the other view (street panorama <-> satellite tile) with a trained model."""
     from crossview.device import get_device
     from crossview.errors import ConfigError
     from crossview.inference import synthesize_files
@@ -34,5 +38,5 @@ def synthesize(
     loaded = load_run(run, which=which)
     if not loaded.method.can_synthesize:
         raise ConfigError(f"{run}: method {loaded.method_name!r} does not synthesize views")
-    written = synthesize_files(loaded.method, tiles, out, batch_size, get_device())
-    typer.echo(f"wrote {len(written)} panoramas to {out}")
+    written = synthesize_files(loaded.method, tiles, out, batch_size, get_device(), vfov)
+    typer.echo(f"wrote {len(written)} images to {out}")

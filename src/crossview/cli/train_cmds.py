@@ -16,14 +16,21 @@ _WHICH_HELP = "Checkpoint of a run: best (highest validation R@1) or last."
 
 
 def _print_metrics(result: dict[str, Any], title: str) -> None:
+    """One row of recalls, plus one per descriptor variant of a staged method."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
     keys = [k for k in ("R@1", "R@5", "R@10", "R@1%") if isinstance(result.get(k), (int, float))]
+    variants = result.get("variants") or {}
+    if variants:
+        table.add_column("descriptors")
     for key in keys:
         table.add_column(key, justify="right")
-    table.add_row(*(f"{result[k]:.2f}" for k in keys))
+    rows = {"default": result, **variants}
+    for name, row in rows.items():
+        cells = [f"{row[k]:.2f}" if isinstance(row.get(k), (int, float)) else "-" for k in keys]
+        table.add_row(*([name] if variants else []), *cells)
     Console(stderr=True).print(table)
 
 
@@ -84,9 +91,8 @@ def eval_run(
     Synthesis: crossview eval --run runs/cde --synthesis --split val,test --json s.json
     """
     from crossview.errors import ConfigError
-    from crossview.io import write_json_atomic
-    from crossview.training.records import plain
-    from crossview.training.steps import evaluate_run
+    from crossview.io import plain, write_json_atomic
+    from crossview.training.steps import evaluate
 
     if (run is None) == (checkpoint is None):
         raise ConfigError("give exactly one of --run RUN or --checkpoint CKPT")
@@ -96,17 +102,17 @@ def eval_run(
         raise ConfigError("--convention and --lpips-* apply to --synthesis only")
     if synthesis:  # the synthesis evaluator (crossview.evaluation.synthesis)
         from crossview.cli.eval_cmds import load_lpips_option, print_synthesis_table
-        from crossview.training.steps import evaluate_synthesis_run
+        from crossview.training.steps import evaluate_synthesis
 
         splits = [s.strip() for s in split.split(",") if s.strip()]
         model = load_lpips_option(lpips_net, lpips_backbone, lpips_linear)
-        out = evaluate_synthesis_run(run or checkpoint, data, splits, which,  # type: ignore[arg-type]
+        out = evaluate_synthesis(run or checkpoint, data, splits, which,  # type: ignore[arg-type]
                                      batch_size, convention, model)
         if json_out is not None:
             write_json_atomic(json_out, out)
         print_synthesis_table(out)
         return
-    result = evaluate_run(run or checkpoint, data, split, protocol, which,  # type: ignore[arg-type]
+    result = evaluate(run or checkpoint, data, split, protocol, which,  # type: ignore[arg-type]
                           batch_size, fov)
     if json_out is not None:
         write_json_atomic(json_out, plain(result))
@@ -127,7 +133,7 @@ def embed(
 
     Example: crossview embed --run runs/safa --data cvusa:/data/CVUSA --out desc.parquet
     """
-    from crossview.training.steps import embed_run
+    from crossview.training.steps import embed as embed_step
 
-    path = embed_run(run, out, data, split, which, batch_size)
+    path = embed_step(run, out, data, split, which, batch_size)
     typer.echo(str(path))

@@ -13,14 +13,14 @@ Every metric takes ``pred`` and ``target`` float tensors ``(N, 3, H, W)`` in [0,
   ``Y = 0.299 R + 0.587 G + 0.114 B``) and PSNR as written for [-1, 1] images with peak 1, i.e.
   ``10 log10(1 / MSE_[-1,1]) = PSNR_[0,1] - 20 log10(2)``; SD and RMSE are unchanged.
 
-Report which convention a number used. ``lpips`` (AlexNet / SqueezeNet, local weights only) is
+Report which convention a number used. Functions here compare images only; running a generator
+over a dataset is :func:`crossview.inference.synthesis_scores`. ``lpips`` (AlexNet / SqueezeNet, local weights only) is
 implemented in :mod:`crossview.evaluation.synthesis_lpips` and re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import torch
@@ -32,11 +32,9 @@ from crossview.evaluation.synthesis_lpips import LPIPS, load_lpips, lpips
 
 __all__ = [
     "LPIPS",
-    "evaluate_batches",
-    "evaluate_synthesis",
+    "SynthesisMeter",
     "load_lpips",
     "lpips",
-    "polar_baseline",
     "pool_splits",
     "psnr",
     "rmse",
@@ -168,120 +166,42 @@ def synthesis_metrics(
     return out
 
 
-def _accumulate(
-    predictors: dict[str, Callable[[Tensor], Tensor]],
-    batches: Iterable[dict[str, Any]],
-    convention: Convention,
-    lpips_model: Any | None,
-    device: torch.device | str,
-) -> dict[str, dict[str, float]]:
-    """Mean metrics of every predictor over the same batches (each batch is read once)."""
-    sums: dict[str, dict[str, float]] = {name: {} for name in predictors}
-    count = 0
-    with torch.no_grad():
-        for batch in batches:
-            aerial = batch["aerial"].to(device)
-            target = batch["ground"].to(device).float()
-            for name, predict in predictors.items():
-                pred = predict(aerial).float().clamp(0.0, 1.0)
-                values = synthesis_metrics(pred, target, convention, lpips_model)
-                for key, value in values.items():
-                    sums[name][key] = sums[name].get(key, 0.0) + float(value.sum())
-            count += aerial.shape[0]
-    if count == 0:
-        raise CrossviewError("synthesis evaluation: no samples to evaluate")
-    return {
-        name: {**{k: v / count for k, v in totals.items()}, "count": count}
-        for name, totals in sums.items()
-    }
+class SynthesisMeter:
+    """Running means of :func:`synthesis_metrics` over ``(prediction, target)`` batches.
 
-
-def evaluate_batches(
-    synthesize: Callable[[Tensor], Tensor],
-    batches: Iterable[dict[str, Any]],
-    convention: Convention = "sat2density",
-    lpips_model: Any | None = None,
-    device: torch.device | str = "cpu",
-) -> dict[str, float]:
-    """Mean metrics of ``synthesize(batch["aerial"])`` against ``batch["ground"]`` over batches.
-
-    ``synthesize`` maps tiles ``(B, 3, S, S)`` in [0, 1] to panoramas in [0, 1], e.g.
-    ``method.synthesize`` or :func:`polar_baseline` (CDE Table 4, first row). Infinite PSNR/SD
-    (identical images) are kept as ``inf``. Returns the means and ``count``.
+    One meter scores several predictors on the same targets (e.g. a generator and the polar
+    baseline): :meth:`update` takes the predictor's name. Running the predictors is the caller's
+    job (:func:`crossview.inference.synthesis_scores`); this class only compares images.
     """
-    _check_convention(convention)
-    return _accumulate({"pred": synthesize}, batches, convention, lpips_model, device)["pred"]
 
+    def __init__(self, convention: Convention = "sat2density", lpips_model: Any | None = None
+                 ) -> None:
+        _check_convention(convention)
+        self.convention: Convention = convention
+        self.lpips_model = lpips_model
+        self._sums: dict[str, dict[str, float]] = {}
+        self._counts: dict[str, int] = {}
 
-def evaluate_synthesis(
-    method: Any,
-    table: Any,
-    splits: Iterable[str] | None = None,
-    batch_size: int = 8,
-    convention: Convention = "sat2density",
-    lpips_model: Any | None = None,
-    device: torch.device | str | None = None,
-    limit: int | None = None,
-) -> dict[str, dict[str, dict[str, float]]]:
-    """Per-split mean synthesis metrics of ``method.synthesize`` and of the polar baseline.
+    def update(self, name: str, pred: Tensor, target: Tensor) -> None:
+        """Add a batch of predictions ``(N, 3, H, W)`` of predictor ``name`` against targets."""
+        pred = pred.detach().float().clamp(0.0, 1.0)
+        values = synthesis_metrics(pred, target.detach().float(), self.convention, self.lpips_model)
+        sums = self._sums.setdefault(name, {})
+        for key, value in values.items():
+            sums[key] = sums.get(key, 0.0) + float(value.sum())
+        self._counts[name] = self._counts.get(name, 0) + pred.shape[0]
 
-    The evaluator of ``crossview eval --synthesis``. Pairs are read by the data pipeline
-    (:class:`~crossview.data.datasets.PairDataset` without augmentation: the ground image band-
-    cropped and resized to ``method.input_spec.ground_hw``, its positive tile to ``aerial_size``),
-    exactly as in training; a missing or corrupt file raises :class:`InputFileError`. The polar-
-    transformed tile itself (CDE Table 4, first row) is scored on the same pairs for comparison.
-
-    Args:
-        method: A method with ``can_synthesize`` (e.g. ``cde``).
-        table: The pairs (a :class:`~crossview.data.table.PairTable`).
-        splits: Splits to evaluate; default every split present.
-        batch_size: Images per forward pass.
-        convention: ``"sat2density"`` (default) or ``"xfork"`` (see module docstring).
-        lpips_model: An :class:`LPIPS` from :func:`load_lpips`, or ``None`` to skip LPIPS.
-        device: Where to run (default :func:`crossview.device.get_device`).
-        limit: Evaluate at most this many pairs per split (the first ones, in table order).
-
-    Returns:
-        ``{split: {"generator": m, "polar_baseline": m}}`` with
-        ``m = {"psnr", "ssim", "sd", "rmse", ["lpips"], "count"}``.
-
-    """
-    from crossview.device import get_device
-
-    if not getattr(method, "can_synthesize", False):
-        raise ConfigError(f"method {getattr(method, 'name', method)!r} does not synthesize views")
-    _check_convention(convention)
-    if batch_size < 1:
-        raise ConfigError(f"batch_size: expected >= 1, got {batch_size}")
-    if limit is not None and limit < 1:
-        raise ConfigError(f"limit: expected >= 1 pairs per split, got {limit}")
-    dev = get_device(device)
-    was_training = method.training
-    method.eval().to(dev)
-    if lpips_model is not None:
-        lpips_model.to(dev)
-    predictors = {
-        "generator": method.synthesize,
-        "polar_baseline": polar_baseline(tuple(method.input_spec.ground_hw)),
-    }
-    available = list(table.splits())
-    chosen = list(splits) if splits is not None else available
-    if not chosen:
-        raise ConfigError(f"no split to evaluate (splits: {available})")
-    results = {}
-    try:
-        for split in chosen:
-            if split not in available:
-                raise ConfigError(f"split {split!r} not in the data (splits: {available})")
-            batches = _split_batches(table.select(split), method.input_spec, batch_size, limit)
-            results[split] = _accumulate(predictors, batches, convention, lpips_model, dev)
-    finally:
-        method.train(was_training)
-    return results
+    def means(self) -> dict[str, dict[str, float]]:
+        """``{name: {"psnr", "ssim", "sd", "rmse", ["lpips"], "count"}}`` (infinite kept)."""
+        if not self._counts or not any(self._counts.values()):
+            raise CrossviewError("synthesis evaluation: no samples to evaluate")
+        return {name: {**{k: v / self._counts[name] for k, v in sums.items()},
+                       "count": self._counts[name]}
+                for name, sums in self._sums.items()}
 
 
 def pool_splits(results: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
-    """Pool an :func:`evaluate_synthesis` result over its splits: ``{predictor: means}``.
+    """Pool per-split synthesis means over their splits: ``{predictor: means}``.
 
     Means are weighted by each split's ``count`` (the same as one pass over all their pairs);
     ``count`` is the total.
@@ -299,62 +219,6 @@ def pool_splits(results: dict[str, dict[str, dict[str, float]]]) -> dict[str, di
         name: {k: (v if k == "count" else v / sums["count"]) for k, v in sums.items()}
         for name, sums in pooled.items()
     }
-
-
-def _split_batches(
-    table: Any, spec: Any, batch_size: int, limit: int | None
-) -> Iterable[dict[str, Any]]:
-    """Batches of un-augmented training pairs (``ground``, ``aerial``) of one split."""
-    from torch.utils.data import DataLoader, Subset
-
-    from crossview.data.datasets import PairDataset
-    from crossview.progress import track
-
-    dataset: Any = PairDataset(table, spec, None)
-    if limit is not None and limit < len(dataset):
-        dataset = Subset(dataset, range(limit))
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    return track(loader, "synthesis eval", total=math.ceil(len(dataset) / batch_size))
-
-
-def polar_baseline(ground_hw: tuple[int, int]) -> Callable[[Tensor], Tensor]:
-    """Return CDE Table 4's "I_ps vs I_g" baseline: the polar-transformed tile as prediction."""
-    from crossview.geometry.polar import polar_transform
-
-    def predict(aerial: Tensor) -> Tensor:
-        return polar_transform(aerial, ground_hw[0], ground_hw[1])
-
-    return predict
-
-
-def sample_grid(tile: Tensor, polar: Tensor, synthesized: Tensor | None, real: Tensor) -> Tensor:
-    """Stack, per sample, the tile (resized to H x H, left-aligned), polar tile, synthesis, real.
-
-    Args:
-        tile: North-up tiles ``(B, 3, S, S)``.
-        polar: Polar-transformed tiles ``(B, 3, H, W)``.
-        synthesized: Synthesized panoramas ``(B, 3, H, W)`` or ``None``.
-        real: Real street panoramas ``(B, 3, H, W)``.
-
-    Returns:
-        One image ``(3, B * rows * H, W)`` in [0, 1]; a missing synthesis is left out.
-
-    """
-    h, w = real.shape[-2:]
-    side = min(h, w)
-    small = F.interpolate(
-        tile.float(), size=(side, side), mode="bilinear", align_corners=False, antialias=True
-    )
-    tile_row = F.pad(small, (0, w - side, 0, h - side))
-    rows = [
-        tile_row,
-        polar.float(),
-        *([synthesized.float()] if synthesized is not None else []),
-        real.float().to(tile_row.device),
-    ]
-    stacked = torch.stack([r.to(tile_row.device) for r in rows], dim=1)  # (B, rows, 3, H, W)
-    b, n = stacked.shape[:2]
-    return stacked.permute(2, 0, 1, 3, 4).reshape(3, b * n * h, w).clamp(0.0, 1.0)
 
 
 def finite_or_none(value: float) -> float | None:

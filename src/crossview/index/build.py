@@ -76,7 +76,7 @@ def shard_uri(out: str, rank: int) -> str:
     return f"{str(out).rstrip('/')}/_shards/rank{rank}"
 
 
-def build_index(
+def index_tiles(
     tiles: Sequence[TileRecord],
     out: str,
     method: Any,
@@ -190,6 +190,46 @@ def merge_shards(out: str, world_size: int, remove: bool = True) -> GeoIndex:
     if remove and "://" not in out:
         shutil.rmtree(Path(out) / "_shards", ignore_errors=True)
     return final
+
+
+def build_index(run: str | Path, tiles: str | Sequence[TileRecord], out: str,
+                batch_size: int = 32, which: str = "best",
+                device: torch.device | None = None) -> GeoIndex:
+    """Embed aerial tiles with a trained run into the GeoIndex at ``out`` (``crossview index build``).
+
+    Resumes an interrupted build; under torchrun each rank embeds its share into a shard and rank
+    0 merges them once all are done.
+
+    Args:
+        run: Training run directory or checkpoint file.
+        tiles: ``LAYOUT:ROOT`` (its references), a tiles folder (``tiles.csv``), or records.
+        out: Index location (folder or LanceDB URI).
+        batch_size: Tiles per forward pass and per table commit.
+        which: Checkpoint of a run directory: ``best`` or ``last``.
+        device: Torch device (default :func:`crossview.device.get_device`).
+
+    Returns:
+        The index (on every rank, after the merge).
+
+    """
+    from crossview.training.checkpoint import load_run
+
+    rank, world_size = dist_context()
+    model = load_run(run, which)
+    records = read_tile_source(tiles) if isinstance(tiles, str) else list(tiles)
+    index = index_tiles(records, out, model.method, model.method_name, model.checkpoint_sha256,
+                        batch_size=batch_size, rank=rank, world_size=world_size, device=device,
+                        checkpoint_path=str(Path(model.checkpoint_path).resolve()))
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # every shard is complete before rank 0 merges
+        if rank == 0:
+            merge_shards(out, world_size)
+        dist.barrier()
+        dist.destroy_process_group()  # a clean exit (no leaked gloo/NCCL group warnings)
+        index = GeoIndex.open(out)
+    return index
 
 
 def dist_context() -> tuple[int, int]:

@@ -171,6 +171,57 @@ def locate(
     return results
 
 
+class Localizer:
+    """A trained model and its GeoIndex, loaded once; :meth:`locate` answers many queries.
+
+    The one way in for ``crossview locate``, ``crossview serve`` and the demo:
+    ``Localizer.from_index("region.index").locate(["photo.jpg"], top_k=5)``.
+    """
+
+    def __init__(self, index: GeoIndex, model: Any, device: torch.device | None = None) -> None:
+        from crossview.device import get_device
+
+        index.check_compatible(model.method_name, model.checkpoint_sha256)
+        if len(index) == 0:
+            raise CrossviewError(f"index {index.uri} is empty; build it with "
+                                 "`crossview index build`")
+        self.index = index
+        self.model = model
+        self.device = device or get_device()
+
+    @classmethod
+    def from_index(cls, index: str | GeoIndex, run: str | Path | None = None,
+                   which: str = "best", device: str | torch.device | None = None) -> Localizer:
+        """Open ``index`` and load its model: ``run`` if given, else the checkpoint it records.
+
+        Raises:
+            ConfigError: the index is empty, records no checkpoint and no ``run`` was given, or
+                the model is not the one the index was built with.
+
+        """
+        from crossview.device import get_device
+        from crossview.training.checkpoint import load_run
+
+        idx = index if isinstance(index, GeoIndex) else GeoIndex.open(index)
+        if len(idx) == 0:
+            raise ConfigError(f"index {idx.uri} is empty; build it with `crossview index build`")
+        if run is None and not idx.info.checkpoint_path:
+            raise ConfigError(f"index {idx.uri} records no checkpoint; pass --run RUN")
+        model = load_run(run if run is not None else idx.info.checkpoint_path, which)
+        return cls(idx, model, get_device(device))
+
+    @property
+    def method_name(self) -> str:
+        """Registry name of the loaded method."""
+        return str(self.model.method_name)
+
+    def locate(self, images: Sequence[str | Path], top_k: int = 5, **options: Any
+               ) -> list[QueryResult]:
+        """Localize ``images``: see :func:`locate` for ``options`` (fov_deg, heading, near, ...)."""
+        return locate(images, self.index, self.model.method, self.model.checkpoint_sha256,
+                      top_k=top_k, device=self.device, **options)
+
+
 def _best_over_rolls(
     hits: list[list[Candidate]], headings: list[float], top_k: int
 ) -> tuple[list[Candidate], list[float | None]]:

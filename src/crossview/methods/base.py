@@ -14,7 +14,9 @@ owns its normalisation (declared as ``InputSpec.mean`` / ``std``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
@@ -22,6 +24,7 @@ from torch import Tensor, nn
 
 from crossview.config import Config
 from crossview.data.inputs import InputSpec
+from crossview.errors import ConfigError, unknown_name_error
 
 if TYPE_CHECKING:
     from crossview.methods.registry import Preset
@@ -60,11 +63,26 @@ class OptimizerSpec:
 class Phase:
     """One update within a training iteration: losses of ``name`` step optimizer ``optimizer``.
 
-    Retrieval methods declare a single phase; GAN methods declare e.g. ``D`` then ``G``.
+    Retrieval methods declare a single phase; GAN methods declare e.g. ``D`` then ``G``; staged
+    methods give each stage its epochs (a schedule as data: the trainer runs, in each epoch, the
+    phases whose range holds it, and sizes each optimizer's LR schedule to its active epochs).
     """
 
     name: str
     optimizer: str
+    epochs: tuple[int, int | None] = (0, None)
+    """Epochs ``[first, last)`` in which the phase runs (``None``: to the end)."""
+
+    def __post_init__(self) -> None:
+        first, last = self.epochs
+        if first < 0 or (last is not None and last <= first):
+            raise ConfigError(f"phase {self.name!r}: epochs must be [first >= 0, last > first), "
+                              f"got {self.epochs}")
+
+    def active(self, epoch: int) -> bool:
+        """Whether the phase runs in ``epoch`` (0-based)."""
+        first, last = self.epochs
+        return epoch >= first and (last is None or epoch < last)
 
 
 @dataclasses.dataclass
@@ -111,8 +129,16 @@ class Method(nn.Module):
         """North-up tiles ``(B, 3, S, S)`` in [0, 1] -> L2-normalised descriptors ``(B, D)``."""
         raise NotImplementedError
 
-    def synthesize(self, aerial: Tensor) -> Tensor:
-        """Tiles ``(B, 3, S, S)`` -> synthesized ground panoramas in [0, 1] (synthesis methods)."""
+    synthesis_source: ClassVar[Literal["aerial", "ground"]] = "aerial"
+    """The view :meth:`synthesize` takes; it returns the other one (``crossview synthesize``,
+    synthesis metrics and sample grids follow it)."""
+
+    def synthesize(self, source: Tensor) -> Tensor:
+        """Synthesize the other view in [0, 1] from ``source`` (synthesis methods).
+
+        ``synthesis_source == "aerial"``: tiles ``(B, 3, S, S)`` -> ground panoramas
+        ``(B, 3, Hg, Wg)``; ``"ground"``: panoramas -> tiles.
+        """
         raise NotImplementedError(f"method {self.name!r} does not synthesize views")
 
     @property
@@ -124,6 +150,32 @@ class Method(nn.Module):
     def can_retrieve(self) -> bool:
         """Whether the encoders give descriptors; the trainer evaluates by synthesis otherwise."""
         return True
+
+    def retrieval_variants(self) -> list[str]:
+        """Other descriptor pairs the method can give (e.g. one per stage); default none.
+
+        Evaluation scores each beside the default descriptors (``result["variants"]``), so one
+        run can report a paper's whole table; :meth:`variant` selects one.
+        """
+        return []
+
+    @contextlib.contextmanager
+    def variant(self, name: str | None) -> Iterator[None]:
+        """Encode with descriptor variant ``name`` for the duration (``None``: the default)."""
+        if name is not None and name not in self.retrieval_variants():
+            raise unknown_name_error(f"descriptor variant of {self.name!r}", name,
+                                     self.retrieval_variants())
+        previous = self.active_variant
+        self.__dict__["_variant"] = name
+        try:
+            yield
+        finally:
+            self.__dict__["_variant"] = previous
+
+    @property
+    def active_variant(self) -> str | None:
+        """The descriptor variant the encoders give now (``None``: the default)."""
+        return self.__dict__.get("_variant")
 
     # --- training ----------------------------------------------------------------------------
     def phases(self) -> list[Phase]:
@@ -141,6 +193,13 @@ class Method(nn.Module):
     def forward(self, batch: dict[str, Any], step: int = 0, phase: str = "main") -> dict[str, Tensor]:
         """Alias of :meth:`training_step`, so DDP's gradient hooks see the training call."""
         return self.training_step(batch, step, phase)
+
+    def check_training_data(self, table: Any) -> None:
+        """Check the training ``PairTable`` at start (``None`` for other datasets).
+
+        The trainer calls it before any work: refuse data the method cannot train on, or say
+        what the method will do without an optional input. Default: nothing to check.
+        """
 
     def set_epoch(self, epoch: int) -> None:
         """Called by the trainer at each epoch start (hard-mining schedules depend on it)."""

@@ -353,12 +353,12 @@ class CDE(Method):
 
         Rows per sample: tile (resized, left-aligned), polar tile, synthesized, real street view.
         """
-        from crossview.evaluation.synthesis import sample_grid
+        from crossview.reports.samples import sample_grid
 
         aerial = batch["aerial"][:max_items]
         polar = (self.polar(aerial) + 1.0) * 0.5
         fake = self.synthesize(aerial) if self.config.synthesis else None
-        return {"samples": sample_grid(aerial, polar, fake, batch["ground"][:max_items])}
+        return {"samples": sample_grid([aerial, polar, fake, batch["ground"][:max_items]])}
 
 
 @contextlib.contextmanager

@@ -14,8 +14,10 @@ its own the same way::
     # or: my_method = "my_package:MyMethod"   # a Method subclass, registered under the name
 
 A plugin that fails to import is reported when its name is asked for, not when another method
-is used. Run from a source tree that is not installed (no entry points), the built-ins are found
-by importing every public module of :mod:`crossview.methods`.
+is used. Every public module of :mod:`crossview.methods` is imported as well, so a built-in
+method added to a source tree is found before the package is reinstalled (and when crossview runs
+from a source tree that is not installed at all); ``tests/methods/test_registry.py`` checks that
+every built-in is also declared as an entry point, as installed wheels need.
 """
 
 from __future__ import annotations
@@ -108,21 +110,20 @@ def _discover() -> None:
     _discovered = True
     from crossview.methods.base import Method
 
-    entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
-    for ep in entry_points:
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             obj = ep.load()
         except Exception as err:  # a broken plugin must not break every other method
             _BROKEN[ep.name] = f"{type(err).__name__}: {err}"
-            logger.warning("method plugin %r (%s) failed to import: %s", ep.name, ep.value, err)
+            logger.debug("method plugin %r (%s) failed to import: %s", ep.name, ep.value, err)
             continue
         if isinstance(obj, type) and issubclass(obj, Method) and _METHODS.get(ep.name) is not obj:
             register_method(ep.name, getattr(obj, "presets", None))(obj)
-    if not any(ep.value.startswith("crossview.") for ep in entry_points):
-        _import_builtin_modules()  # a source tree run without installing crossview
+    _import_builtin_modules()
 
 
 def _import_builtin_modules() -> None:
+    """Import every public module of :mod:`crossview.methods` (each registers its methods)."""
     import crossview.methods as package
 
     for info in pkgutil.iter_modules(package.__path__):

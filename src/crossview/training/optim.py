@@ -67,3 +67,20 @@ def build_scheduler(optimizer: torch.optim.Optimizer, spec: ScheduleSpec,
     plain counters and the schedule itself is rebuilt from the method's spec on resume.
     """
     return LambdaLR(optimizer, lr_factor(spec, total_steps))
+
+
+def other_phase_params(
+    optimizers: dict[str, torch.optim.Optimizer],
+) -> dict[str, list[torch.nn.Parameter]]:
+    """Per optimizer, the parameters that only *other* optimizers update."""
+    own = {n: {id(p) for g in o.param_groups for p in g["params"]} for n, o in optimizers.items()}
+    out: dict[str, list[torch.nn.Parameter]] = {}
+    for name in optimizers:
+        seen: set[int] = set()
+        out[name] = []
+        for other, opt in optimizers.items():
+            for p in (p for g in opt.param_groups for p in g["params"]):
+                if other != name and id(p) not in own[name] and id(p) not in seen:
+                    seen.add(id(p))
+                    out[name].append(p)
+    return out

@@ -1,7 +1,8 @@
-"""Pipeline steps over files (STYLE.md §8): ``train`` -> ``evaluate_run`` / ``embed_run``.
+"""Pipeline steps over files (STYLE.md §8): ``train`` -> ``evaluate`` / ``embed``.
 
 Each step takes a data spec (``LAYOUT:ROOT``) and a run directory or checkpoint, and writes its
-result atomically; the ``crossview train|eval|embed`` commands are thin wrappers around them.
+result atomically; the ``crossview train|eval|embed`` commands and the public API
+(:func:`crossview.train`, :func:`crossview.evaluate`, :func:`crossview.embed`) are these.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from crossview.data.table import PairTable
 from crossview.errors import ConfigError
 from crossview.training.checkpoint import LoadedModel, load_run
 from crossview.training.config import TrainConfig, route_overrides
-from crossview.training.records import headline
 from crossview.training.rng import seed_everything
 
 logger = logging.getLogger(__name__)
@@ -82,10 +82,6 @@ def train(method_name: str, data: str, out: str | Path, preset: str = "tiny",
     return trainer.fit()
 
 
-def _model(run_or_checkpoint: str | Path, which: str) -> LoadedModel:
-    return load_run(run_or_checkpoint, which)
-
-
 def _data_spec(model: LoadedModel, data: str | None) -> str:
     spec = data or model.config.get("data")
     if not spec:
@@ -95,39 +91,40 @@ def _data_spec(model: LoadedModel, data: str | None) -> str:
 
 def _retrieval_model(run_or_checkpoint: str | Path, which: str) -> LoadedModel:
     """Load the run's model; refuse in one line one that gives no descriptors (CDE w/o R)."""
-    model = _model(run_or_checkpoint, which)
+    model = load_run(run_or_checkpoint, which)
     if not model.method.can_retrieve:
         raise ConfigError(f"{model.checkpoint_path}: this {model.method_name} model has no "
                           "retrieval branch (retrieval=false); evaluate it with --synthesis")
     return model
 
 
-def evaluate_run(run_or_checkpoint: str | Path, data: str | None = None, split: str | None = "val",
-                 protocol: str | None = None, which: str = "best", batch_size: int = 64,
-                 fov_deg: float | None = None, device: str | None = None) -> dict[str, Any]:
-    """Embed ``split`` of ``data`` with a trained model and score it with ``evaluate_protocol``.
+def evaluate(run_or_checkpoint: str | Path, data: str | None = None, split: str | None = "val",
+             protocol: str | None = None, which: str = "best", batch_size: int = 64,
+             fov_deg: float | None = None, device: str | None = None) -> dict[str, Any]:
+    """Embed ``split`` of ``data`` with a trained model and score it under its protocol.
+
+    The step behind ``crossview eval`` (and :func:`crossview.evaluate`); ``data`` defaults to
+    the run's own data.
 
     Returns:
         ``R@1``, ``R@5``, ``R@10``, ``R@1%`` (percent, ground -> aerial) at the top level, the
-        protocol's full result under ``details``, and what was evaluated (method, checkpoint and
-        its sha256, data, split) plus the ``conventions`` the numbers depend on.
+        protocol's full result under ``details``, each descriptor variant of a staged method under
+        ``variants``, what was evaluated (method, checkpoint and its sha256, data, split) and the
+        ``conventions`` the numbers depend on.
 
     """
     from crossview._version import code_version
-    from crossview.evaluation import evaluate_protocol
-    from crossview.inference import embed_aerial, embed_ground
+    from crossview.inference import retrieval_metrics
 
     model = _retrieval_model(run_or_checkpoint, which)
     spec = _data_spec(model, data)
     table = select_split(load_data(spec), split)
-    g = embed_ground(model.method, table, batch_size, device, fov_deg=fov_deg)
-    a = embed_aerial(model.method, table, batch_size, device)
-    result = evaluate_protocol(g, a, table, protocol=protocol)
-    forward = result.get("ground_to_aerial", result)
+    result = retrieval_metrics(model.method, table, protocol, batch_size, device, fov_deg)
+    details = result["details"]
+    forward = details.get("ground_to_aerial", details)
     one_percent = forward.get("one_percent", {}) if isinstance(forward, dict) else {}
     return {
-        **headline(result),
-        "protocol": result.get("protocol"),
+        **result,
         "method": model.method_name, "checkpoint": str(model.checkpoint_path),
         "checkpoint_sha256": model.checkpoint_sha256, "data": spec, "split": split,
         "num_queries": len(table), "num_references": len(table.references),
@@ -138,18 +135,17 @@ def evaluate_run(run_or_checkpoint: str | Path, data: str | None = None, split: 
             "one_percent_rule": one_percent.get("rule"), "one_percent_k": one_percent.get("k"),
             "fov_deg": fov_deg, "code_version": code_version(),
         },
-        "details": result,
     }
 
 
-def embed_run(run_or_checkpoint: str | Path, out: str | Path, data: str | None = None,
-              split: str | None = None, which: str = "best", batch_size: int = 64,
-              device: str | None = None) -> Path:
+def embed(run_or_checkpoint: str | Path, out: str | Path, data: str | None = None,
+          split: str | None = None, which: str = "best", batch_size: int = 64,
+          device: str | None = None) -> Path:
     """Write ground and aerial descriptors of ``data`` (one ``split`` or all) to Parquet.
 
-    Columns: ``id``, ``view`` (``ground``/``aerial``), ``split``, ``lat``, ``lon``,
-    ``descriptor`` (fixed-size list of float32). Schema metadata: ``method``,
-    ``checkpoint_sha256``, ``descriptor_dim``, ``data``.
+    The step behind ``crossview embed``. Columns: ``id``, ``view`` (``ground``/``aerial``),
+    ``split``, ``lat``, ``lon``, ``descriptor`` (fixed-size list of float32). Schema metadata:
+    ``method``, ``checkpoint_sha256``, ``descriptor_dim``, ``data``.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -184,29 +180,30 @@ def embed_run(run_or_checkpoint: str | Path, out: str | Path, data: str | None =
     return Path(out)
 
 
-def evaluate_synthesis_run(run_or_checkpoint: str | Path, data: str | None = None,
-                           splits: list[str] | None = None, which: str = "best",
-                           batch_size: int = 64, convention: str = "sat2density",
-                           lpips_model: Any = None, device: str | None = None) -> dict[str, Any]:
+def evaluate_synthesis(run_or_checkpoint: str | Path, data: str | None = None,
+                       splits: list[str] | None = None, which: str = "best",
+                       batch_size: int = 64, convention: str = "sat2density",
+                       lpips_model: Any = None, device: str | None = None) -> dict[str, Any]:
     """Synthesis metrics of a trained generator on ``splits`` of ``data`` (``eval --synthesis``).
 
     Returns:
         ``synthesis``: ``{split: {"generator": m, "polar_baseline": m}}`` with mean ``psnr``,
         ``ssim``, ``sd``, ``rmse`` (+ ``lpips``) and ``count`` (see
-        :func:`crossview.evaluation.synthesis.evaluate_synthesis`; non-finite means are ``None``),
-        plus what was evaluated (method, checkpoint and its sha256, data, splits, convention).
+        :func:`crossview.inference.synthesis_scores`; non-finite means are ``None``), plus what
+        was evaluated (method, checkpoint and its sha256, data, splits, convention).
 
     """
-    from crossview.evaluation.synthesis import evaluate_synthesis, finite_or_none
+    from crossview.evaluation.synthesis import finite_or_none
+    from crossview.inference import synthesis_scores
 
-    model = _model(run_or_checkpoint, which)
+    model = load_run(run_or_checkpoint, which)
     if not model.method.can_synthesize:
         raise ConfigError(f"{model.checkpoint_path}: method {model.method_name!r} has no generator "
                           "to evaluate with --synthesis (use plain `crossview eval`)")
     spec = _data_spec(model, data)
     table = load_data(spec)
-    result = evaluate_synthesis(model.method, table, splits, batch_size, convention,  # type: ignore[arg-type]
-                                lpips_model, device)
+    result = synthesis_scores(model.method, table, splits, batch_size, convention, lpips_model,
+                              device)
     return {
         "synthesis": {
             split: {name: {k: int(v) if k == "count" else finite_or_none(float(v))

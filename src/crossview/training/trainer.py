@@ -1,7 +1,8 @@
 """The one trainer: every method, retrieval or GAN, trains through :class:`Trainer`.
 
 Per optimizer step (``grad_accum`` micro-batches of the global batch), for each declared
-:class:`~crossview.methods.base.Phase` in order: zero that phase's optimizer (first micro-batch),
+:class:`~crossview.methods.base.Phase` active in the current epoch (``Phase.epochs``: stages as
+data), in order: zero that phase's optimizer (first micro-batch),
 forward under autocast (CUDA only), backward ``losses["total"] / grad_accum`` into *that phase's
 parameters only* (gradients another phase's loss leaves on them are discarded), and on the last
 micro-batch step the optimizer, its GradScaler and its LR schedule. Evaluation, checkpoints and
@@ -25,11 +26,22 @@ from torch.utils.data import DataLoader, Dataset
 
 from crossview.data.datasets import GroundDataset, PairDataset, ReferenceDataset
 from crossview.data.table import PairTable
+from crossview.device import autocast_dtype
 from crossview.errors import ConfigError, CrossviewError
-from crossview.inference import embed_aerial, embed_ground
+from crossview.evaluation.results import synthesis_headline
+from crossview.inference import (
+    embed_aerial,
+    embed_ground,
+    eval_mode,
+    retrieval_metrics,
+    synthesis_scores,
+)
+from crossview.io import plain
 from crossview.methods.base import Method
 from crossview.progress import make_progress
-from crossview.training import run_dir as rd
+from crossview.training import batches as tb
+from crossview.training import run_log
+from crossview.training import state as ts
 from crossview.training.checkpoint import (
     CHECKPOINT_DIR,
     load_state_strict,
@@ -43,17 +55,13 @@ from crossview.training.distributed import (
     broadcast_tensor,
     init_distributed,
 )
-from crossview.training.optim import build_optimizer, build_scheduler
-from crossview.training.records import (
-    append_metrics,
-    headline,
-    plain,
-    synthesis_headline,
-    write_learning_curve,
-)
+from crossview.training.optim import build_optimizer, build_scheduler, other_phase_params
+from crossview.training.records import append_metrics, write_learning_curve
 from crossview.training.rng import capture_rng, restore_rng, rng_preserved, seed_everything
-from crossview.training.samples import sample_batch, write_samples
 from crossview.training.sampling import ResumableShardSampler
+
+SAMPLE_ITEMS = 4
+"""Validation pairs shown by the sample-image hook at each evaluation."""
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +142,7 @@ class Trainer:
     def _setup(self) -> None:
         cfg = self.config
         seed_everything(cfg.seed)
+        self.method.check_training_data(self.train_table)
         self.method.to(self.device)
         self.phases = list(self.method.phases())
         specs = self.method.optimizers()
@@ -145,13 +154,18 @@ class Trainer:
         names = dict.fromkeys(p.optimizer for p in self.phases)  # declared order, no repeats
         self.optimizers = {n: build_optimizer(specs[n], n) for n in names}
         self._build_data()
-        total = cfg.epochs * self.steps_per_epoch
-        self.schedulers = {n: build_scheduler(o, specs[n].schedule, total)
-                           for n, o in self.optimizers.items()}
-        self.amp_dtype = rd.amp_dtype(cfg.amp, self.device)
+        # Each LR schedule spans the epochs in which its optimizer steps (staged methods).
+        self.schedulers = {}
+        for n, o in self.optimizers.items():
+            epochs = sum(any(p.optimizer == n and p.active(e) for p in self.phases)
+                         for e in range(cfg.epochs))
+            self.schedulers[n] = build_scheduler(o, specs[n].schedule,
+                                                 max(1, epochs) * self.steps_per_epoch)
+        self.amp_dtype = autocast_dtype(self.device) if cfg.amp else None
         fp16 = self.amp_dtype == torch.float16
         self.scalers = {n: torch.amp.GradScaler("cuda") for n in self.optimizers} if fp16 else {}
-        self._other_params = rd.other_phase_params(self.optimizers)
+        self._other_params = other_phase_params(self.optimizers)
+        self.active_phases = self.phases
         self.model: nn.Module = self.method
         if self.dist.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -165,7 +179,7 @@ class Trainer:
         if self._train_dataset is None:
             assert self.train_table is not None  # checked in __init__
             self._train_dataset = PairDataset(self.train_table, self.method.input_spec,
-                                              rd.augment_config(cfg.augment), seed=cfg.seed)
+                                              tb.augment_config(cfg.augment), seed=cfg.seed)
             if cfg.cache_images:
                 self._train_dataset.cache_images()
         if cfg.cache_images and self._val_data is None and self.val_table is not None:
@@ -175,7 +189,7 @@ class Trainer:
             aerial.cache_images()
             self._val_data = (ground, aerial)
         n = len(self._train_dataset)  # type: ignore[arg-type]
-        self.inner_sampler = rd.make_batch_sampler(cfg, self.train_table, n, self.similarity_active)
+        self.inner_sampler = tb.make_batch_sampler(cfg, self.train_table, n, self.similarity_active)
         self.sampler = ResumableShardSampler(self.inner_sampler, cfg.batch_size, self.dist.rank,
                                              self.dist.world_size, cfg.grad_accum)
         # Steps of the first epoch size the LR schedule (neighbour samplers vary a little).
@@ -200,12 +214,12 @@ class Trainer:
         if not path.is_file():
             return False
         payload = read_checkpoint(path)
-        rd.check_resumable(payload, self.method, self.config, path)
+        ts.check_resumable(payload, self.method, self.config, path)
         load_state_strict(self.method, payload["model"], str(path))
-        rd.load_named_states(self.optimizers, payload["optimizers"], "optimizer", path)
-        rd.load_named_states(self.schedulers, payload["schedulers"], "scheduler", path)
-        state = rd.from_safe(payload["state"])
-        rd.load_named_states(self.scalers, state.get("scalers", {}), "GradScaler", path)
+        ts.load_named_states(self.optimizers, payload["optimizers"], "optimizer", path)
+        ts.load_named_states(self.schedulers, payload["schedulers"], "scheduler", path)
+        state = ts.from_safe(payload["state"])
+        ts.load_named_states(self.scalers, state.get("scalers", {}), "GradScaler", path)
         self.epoch, self.micro_in_epoch = int(state["epoch"]), int(state["micro_in_epoch"])
         self.step, self.elapsed_s = int(state["step"]), float(state["elapsed_s"])
         self.best, self.last_metrics = state.get("best"), state.get("last_metrics")
@@ -221,7 +235,7 @@ class Trainer:
         return True
 
     def _state(self) -> dict[str, Any]:
-        return rd.to_safe({
+        return ts.to_safe({
             "epoch": self.epoch, "micro_in_epoch": self.micro_in_epoch, "step": self.step,
             "elapsed_s": self._elapsed(), "best": self.best, "last_metrics": self.last_metrics,
             "evaluated_step": self._evaluated_step, "similarity_active": self.similarity_active,
@@ -236,7 +250,8 @@ class Trainer:
         if name == "last":
             self._saved_step = self.step
         save_checkpoint(path, self.method, self.optimizers, self.schedulers, self._state(),
-                        rd.run_config(self))
+                        {"train_config": self.config.to_dict(), "preset": self.preset,
+                         "data": self.data_spec})
         return path
 
     # --- the loop ----------------------------------------------------------------------------
@@ -252,8 +267,9 @@ class Trainer:
         self._train_s, self._pairs, self._warm = 0.0, 0, False
         self._writer = None
         if self.dist.is_main:
-            rd.write_run_config(self)
-            self._writer = rd.make_writer(self.out)
+            run_log.write_run_config(self.out, self.method, self.config, self.preset,
+                                     self.data_spec, self.dist.world_size)
+            self._writer = run_log.make_writer(self.out)
         try:
             stopped = self._loop(self._writer)
         finally:
@@ -271,7 +287,7 @@ class Trainer:
     def _loop(self, writer: Any) -> str:
         cfg = self.config
         stopped: str | None = None
-        logs = rd.LossLog()
+        logs = run_log.LossLog()
         total = cfg.epochs * self.steps_per_epoch
         with make_progress() as progress:
             task = progress.add_task("training", total=total, completed=min(self.step, total),
@@ -288,7 +304,7 @@ class Trainer:
         barrier(self.dist)
         return stopped or "completed"
 
-    def _run_epoch(self, logs: rd.LossLog, writer: Any, progress: Any, task: Any) -> str | None:
+    def _run_epoch(self, logs: run_log.LossLog, writer: Any, progress: Any, task: Any) -> str | None:
         """Train the rest of the current epoch; returns a stop reason if one arose."""
         cfg = self.config
         self._begin_epoch()
@@ -296,7 +312,7 @@ class Trainer:
         t_last = time.perf_counter()
         for batch in self._loader():
             accum = self.micro_in_epoch % cfg.grad_accum
-            self._micro_step(rd.to_device(batch, self.device), accum, logs)
+            self._micro_step(tb.to_device(batch, self.device), accum, logs)
             self.micro_in_epoch += 1
             if accum < cfg.grad_accum - 1:
                 continue
@@ -330,6 +346,10 @@ class Trainer:
         if (cfg.sampler == "gps_then_similarity" and not self.similarity_active
                 and self.epoch >= cfg.similarity_from_epoch):
             self._switch_to_similarity(refresh=True)
+        self.active_phases = [p for p in self.phases if p.active(self.epoch)]
+        if not self.active_phases:
+            raise ConfigError(f"method {self.method.name!r}: no phase is active in epoch "
+                              f"{self.epoch} ({[(p.name, p.epochs) for p in self.phases]})")
         self.method.train()
         self.method.set_epoch(self.epoch)
         dataset_set_epoch = getattr(self._train_dataset, "set_epoch", None)
@@ -349,10 +369,10 @@ class Trainer:
         if self.dist.is_main and (self.epoch % cfg.checkpoint_every == 0 or last_epoch):
             self._save("last")
 
-    def _micro_step(self, batch: dict[str, Any], accum: int, logs: rd.LossLog) -> None:
+    def _micro_step(self, batch: dict[str, Any], accum: int, logs: run_log.LossLog) -> None:
         cfg = self.config
         last_micro = accum == cfg.grad_accum - 1
-        for phase in self.phases:
+        for phase in self.active_phases:
             optimizer = self.optimizers[phase.optimizer]
             if accum == 0:
                 optimizer.zero_grad(set_to_none=True)
@@ -421,18 +441,14 @@ class Trainer:
         assert self.val_table is not None  # _evaluate returns early without one
         metrics: dict[str, Any] = {}
         if self.method.can_retrieve:
-            from crossview.evaluation import evaluate_protocol
-
-            ground, aerial = self._val_data or (self.val_table, self.val_table)
-            g = embed_ground(self.method, ground, cfg.embed_batch_size, self.device)
-            a = embed_aerial(self.method, aerial, cfg.embed_batch_size, self.device)
-            result = plain(evaluate_protocol(g, a, self.val_table, protocol=cfg.eval_protocol))
-            metrics = {**headline(result), "protocol": result.get("protocol"), "details": result}
+            metrics = retrieval_metrics(self.method, self.val_table, cfg.eval_protocol,
+                                        cfg.embed_batch_size, self.device,
+                                        datasets=self._val_data)
         if self.method.can_synthesize and cfg.eval_synthesis_pairs > 0:
-            from crossview.evaluation.synthesis import evaluate_synthesis, pool_splits
+            from crossview.evaluation.synthesis import pool_splits
 
             # At most 16 per batch: a generator's activations at paper size dwarf an encoder's.
-            pooled = pool_splits(evaluate_synthesis(
+            pooled = pool_splits(synthesis_scores(
                 self.method, self.val_table, batch_size=min(cfg.embed_batch_size, 16),
                 device=self.device, limit=cfg.eval_synthesis_pairs))
             metrics.update(synthesis_headline(pooled["generator"]))
@@ -440,13 +456,26 @@ class Trainer:
         return metrics
 
     def _write_samples(self) -> None:
-        """Write sample images of a method that defines ``visualize`` (training.samples)."""
-        if not hasattr(self.method, "visualize") or self.val_table is None:
+        """Write the sample images of a method that defines ``visualize`` (reports.samples).
+
+        ``visualize(batch, max_items) -> {key: (3, H, W) in [0, 1]}`` runs without gradients, in
+        eval mode, on the same first validation pairs (no augmentation) at every evaluation.
+        """
+        from torch.utils.data import default_collate
+
+        from crossview.reports.samples import write_sample_images
+
+        visualize = getattr(self.method, "visualize", None)
+        if visualize is None or self.val_table is None or len(self.val_table) == 0:
             return
-        if self._samples is None:  # the same validation pairs at every evaluation
-            self._samples = sample_batch(self.val_table, self.method)
-        write_samples(self.method, rd.to_device(self._samples, self.device), self.step, self.out,
-                      self._writer)
+        if self._samples is None:
+            data = PairDataset(self.val_table, self.method.input_spec, None)
+            self._samples = default_collate([data[i] for i in
+                                             range(min(SAMPLE_ITEMS, len(data)))])
+        batch = tb.to_device(self._samples, self.device)
+        with eval_mode(self.method), torch.no_grad():
+            images = visualize(batch, SAMPLE_ITEMS)
+        write_sample_images(images, self.step, self.out, self._writer, self.method.name)
 
     def _record(self, metrics: dict[str, Any]) -> None:
         record = {"epoch": self.epoch, "step": self.step, "minutes": self._elapsed() / 60,
@@ -455,8 +484,8 @@ class Trainer:
         records = append_metrics(self.out, record)
         title = f"{self.method.name} ({self.preset or 'custom'})"
         write_learning_curve(self.out, records, title=title)
-        rd.log_metrics(self._writer, metrics, self.step)
-        logger.info("epoch %d step %d: %s", self.epoch, self.step, rd.summary(metrics))
+        run_log.log_metrics(self._writer, metrics, self.step)
+        logger.info("epoch %d step %d: %s", self.epoch, self.step, run_log.summary(metrics))
         key = self.best_metric
         value = metrics.get(key)
         if value is None:
@@ -476,7 +505,7 @@ class Trainer:
 
     def _switch_to_similarity(self, refresh: bool) -> None:
         self.similarity_active = True
-        self.inner_sampler = rd.make_batch_sampler(self.config, self.train_table,
+        self.inner_sampler = tb.make_batch_sampler(self.config, self.train_table,
                                                    len(self._train_dataset), True)  # type: ignore[arg-type]
         self.sampler.inner = self.inner_sampler
         if refresh:

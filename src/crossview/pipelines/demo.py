@@ -1,7 +1,10 @@
 """``crossview demo``: world -> train -> eval -> index -> locate -> ``report.html``, resumable.
 
-Each step is a function ``(conf, inputs, out) -> result`` that skips its work when its output
-already exists (STYLE.md §8), so an interrupted demo continues where it stopped.
+A pipeline of the same steps the CLI commands call (STYLE.md §8): ``world make``
+(:func:`crossview.world.make_world`), ``train`` (:func:`crossview.train`), ``eval``
+(:func:`crossview.evaluate`), ``index build`` (:func:`crossview.build_index`) and ``locate``
+(:class:`crossview.Localizer`). Each demo step skips its work when its output already exists, so an
+interrupted demo continues where it stopped (training itself resumes from ``last.pt``).
 """
 
 from __future__ import annotations
@@ -103,62 +106,59 @@ def step_world(conf: DemoConfig) -> Path:
     )
 
 
-def _splits(table: Any) -> tuple[Any, Any]:
+def _held_split(table: Any) -> str:
+    """The held-out split of the demo world (``val``, else ``test``)."""
     splits = table.splits()
     if "train" not in splits:
         raise CrossviewError(f"demo world {table.root} has no train split (splits: {splits})")
     held = "val" if "val" in splits else "test" if "test" in splits else None
     if held is None:
         raise CrossviewError(f"demo world {table.root} has no val/test split (splits: {splits})")
-    return table.select("train"), table.select(held)
+    return held
 
 
-def step_train(conf: DemoConfig, train: Any, val: Any, data_spec: str) -> Path:
-    """Train ``conf.method`` (tiny preset) within ``conf.minutes`` into ``out/run``."""
+def step_train(conf: DemoConfig, data: str, train_pairs: int) -> Path:
+    """Train ``conf.method`` (tiny preset) within ``conf.minutes`` into ``out/run``.
+
+    :func:`crossview.train` with the demo's overrides; ``conf.seed`` seeds the weight
+    initialisation as well as the trainer.
+    """
+    from crossview.methods.registry import get_preset
+    from crossview.training.config import TrainConfig
+    from crossview.training.steps import train
+
     run = conf.out / "run"
     done = run / "demo_train_done.json"
     if done.is_file():
         return run
-    from crossview.methods.registry import create_method
-    from crossview.training.config import TrainConfig
-    from crossview.training.trainer import Trainer
-
     overrides: dict[str, Any] = {
-        "time_budget_min": conf.minutes,
-        "seed": conf.seed,
-        "eval_every": conf.eval_every,
+        "train.time_budget_min": conf.minutes,
+        "train.seed": conf.seed,
+        "train.eval_every": conf.eval_every,
     }
     if conf.max_steps is not None:
-        overrides["max_steps"] = conf.max_steps
+        overrides["train.max_steps"] = conf.max_steps
     if conf.epochs is not None:
-        overrides["epochs"] = conf.epochs
-    from crossview.methods.registry import get_preset
-
-    train_conf = TrainConfig.from_dict({**get_preset(conf.method, "tiny").train, **overrides})
-    if train_conf.batch_size > len(train):
-        train_conf = train_conf.replace(batch_size=max(2, len(train) // 2))
-    method = create_method(conf.method, "tiny")
-    result = Trainer(method, train, val, train_conf, run, preset="tiny", data=data_spec).fit()
+        overrides["train.epochs"] = conf.epochs
+    batch_size = get_preset(conf.method, "tiny").train.get("batch_size", TrainConfig.batch_size)
+    if batch_size > train_pairs:  # the smoke world's few pairs
+        overrides["train.batch_size"] = max(2, train_pairs // 2)
+    result = train(conf.method, data, run, "tiny", overrides)
     write_json_atomic(
         done, {"stopped": result.stopped, "step": result.step, "minutes": result.minutes}
     )
     return run
 
 
-def step_eval(conf: DemoConfig, run: Path, held: Any) -> dict[str, Any]:
+def step_eval(conf: DemoConfig, run: Path, held_split: str) -> dict[str, Any]:
     """Protocol metrics of the trained model on the held-out split (``out/metrics.json``)."""
     path = conf.out / "metrics.json"
     if path.is_file():
         return json.loads(path.read_text())
-    from crossview.evaluation import evaluate_protocol
-    from crossview.inference import embed_aerial, embed_ground
-    from crossview.training.checkpoint import load_run
-    from crossview.training.records import plain
+    from crossview.training.steps import evaluate
 
-    model = load_run(run, which="last")  # not "best": the held-out split must not pick it
-    ground = embed_ground(model.method, held)
-    aerial = embed_aerial(model.method, held)
-    metrics = plain(evaluate_protocol(ground, aerial, held))  # the trainer's JSON conversion
+    # The final checkpoint, not "best": the held-out split must not pick the model.
+    metrics = evaluate(run, split=held_split, which="last")["details"]
     write_json_atomic(path, metrics)
     return metrics
 
@@ -166,19 +166,10 @@ def step_eval(conf: DemoConfig, run: Path, held: Any) -> dict[str, Any]:
 def step_index(conf: DemoConfig, run: Path, table: Any) -> str:
     """Every tile of the region embedded into ``out/index`` (resumes if interrupted)."""
     from crossview.index.build import build_index, table_tiles
-    from crossview.training.checkpoint import load_run
 
     uri = str(conf.out / "index")
-    model = load_run(run, which="last")  # not "best": the held-out split must not pick it
-    tiles = table_tiles(table)  # the region's tiles, as loaded (no second read of the layout)
-    build_index(
-        tiles,
-        uri,
-        model.method,
-        model.method_name,
-        model.checkpoint_sha256,
-        checkpoint_path=str(Path(model.checkpoint_path).resolve()),
-    )
+    # The region's tiles as already loaded (no second read of the layout); the final checkpoint.
+    build_index(run, table_tiles(table), uri, which="last")
     return uri
 
 
@@ -189,26 +180,15 @@ def step_locate(conf: DemoConfig, run: Path, uri: str, held: Any) -> list[dict[s
         return json.loads(path.read_text())
     from pyproj import Geod
 
-    from crossview.index.geoindex import GeoIndex
-    from crossview.index.locate import locate
-    from crossview.training.checkpoint import load_run
+    from crossview.index.locate import Localizer
 
-    model = load_run(run, which="last")  # not "best": the held-out split must not pick it
-    index = GeoIndex.open(uri)
+    localizer = Localizer.from_index(uri, run, which="last")
     vfov = held.extras.get("ground_vfov_deg")
     geod = Geod(ellps="WGS84")
     docs = []
     for pair in held.pairs[: conf.max_queries]:
         heading = "unknown" if pair.yaw_deg is None else pair.yaw_deg
-        [res] = locate(
-            [pair.ground],
-            index,
-            model.method,
-            model.checkpoint_sha256,
-            top_k=conf.top_k,
-            heading=heading,
-            vfov_deg=vfov,
-        )
+        [res] = localizer.locate([pair.ground], top_k=conf.top_k, heading=heading, vfov_deg=vfov)
         doc = res.to_dict()
         top = doc["candidates"][0]
         doc["truth"] = {"lat": pair.lat, "lon": pair.lon, "tile": held.references[pair.positive].id}
@@ -239,13 +219,13 @@ def run_demo(conf: DemoConfig) -> Path:
     get_method_class(conf.method)  # an unknown name fails now, not after the world is made
     conf.out.mkdir(parents=True, exist_ok=True)
     world = step_world(conf)
-    cities = conf.world_options.get("cities")
-    table = load_layout("vigor", world, cities=tuple(cities) if cities else None)
-    train, held = _splits(table)
-    run = step_train(conf, train, held, f"vigor:{world}")
-    metrics = step_eval(conf, run, held)
+    data = f"vigor:{world}"  # the world holds only its own cities
+    table = load_layout("vigor", world)
+    held_split = _held_split(table)
+    run = step_train(conf, data, len(table.select("train")))
+    metrics = step_eval(conf, run, held_split)
     uri = step_index(conf, run, table)
-    docs = step_locate(conf, run, uri, held)
+    docs = step_locate(conf, run, uri, table.select(held_split))
     stats = localization_stats(docs)
     write_json_atomic(conf.out / "localization.json", stats)
     training = json.loads((run / "demo_train_done.json").read_text())

@@ -1,0 +1,1 @@
+"""Pipelines: recipes that chain the same step functions the CLI commands call."""
