@@ -1,4 +1,4 @@
-"""Sat2Density networks: shapes at the paper's sizes (App. A, §4.1), illumination, discriminators."""
+"""Sat2Density networks: shapes at the paper's sizes (App. A, §4.1), illumination, critics."""
 
 from __future__ import annotations
 

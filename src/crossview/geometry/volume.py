@@ -346,6 +346,8 @@ class PanoramaRenderer(nn.Module):
 
     """
 
+    directions: Tensor
+
     def __init__(self, tile_size_m: float, pano_hw: tuple[int, int] = (128, 512),
                  vfov_deg: float = 180.0, max_height_m: float = 8.0,
                  camera_height_m: float = 2.0, samples: int = 100,

@@ -17,7 +17,7 @@ from crossview.errors import ConfigError
 
 def feature_matching_loss(fake_features: Sequence[Sequence[Tensor]],
                           real_features: Sequence[Sequence[Tensor]]) -> Tensor:
-    """``mean_D sum_l mean|f_l(fake) - f_l(real)|`` with lists of feature lists per discriminator."""
+    """``mean_D sum_l mean|f_l(fake) - f_l(real)|``; one list of feature maps per discriminator."""
     if len(fake_features) != len(real_features) or not fake_features:
         raise ConfigError(f"feature_matching_loss: expected the same non-zero number of "
                           f"discriminators, got {len(fake_features)} and {len(real_features)}")

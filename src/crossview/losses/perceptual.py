@@ -4,8 +4,9 @@ Sat2Density's code compares ``relu3_1``, ``relu4_1`` and ``relu5_1`` of VGG19 wi
 0.125, 0.25 and 1.0 and an L1 distance; images in ``[0, 1]`` are normalised with the ImageNet
 mean and std first. Weights come from a local torchvision ``vgg19`` state dict, either the full
 classification model (``features.*`` and ``classifier.*``, as torchvision publishes it) or its
-convolutional part alone (``features.*``), loaded strictly; they are never downloaded. Without a file the network has random weights (tests, smoke runs): say so when
-reporting numbers. The VGG parameters never require gradients.
+convolutional part alone (``features.*``), loaded strictly; they are never downloaded. Without
+a file the network has random weights (tests, smoke runs): say so when reporting numbers. The
+VGG parameters never require gradients.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class VGGPerceptualLoss(nn.Module):
         layer_weights: One weight per layer.
 
     """
+
+    mean: Tensor
+    std: Tensor
 
     def __init__(self, weights_path: str | Path | None = None,
                  layers: Sequence[str] = SAT2DENSITY_LAYERS,

@@ -225,7 +225,7 @@ class Sat2Density(Method):
     # --- contract -----------------------------------------------------------------------------
     @property
     def input_spec(self) -> InputSpec:
-        """Panoramas of ``ground_vfov_deg`` at ``ground_hw``, tiles at ``aerial_size``, in [0, 1]."""
+        """Panoramas spanning ``ground_vfov_deg`` at ``ground_hw``; tiles; values in [0, 1]."""
         return InputSpec(ground_hw=self.config.ground_hw, aerial_size=self.config.aerial_size,
                          ground_vfov_deg=self.config.ground_vfov_deg, mean=(0.0, 0.0, 0.0),
                          std=(1.0, 1.0, 1.0))
@@ -244,7 +244,9 @@ class Sat2Density(Method):
         """Not defined (no descriptors)."""
         raise CrossviewError("sat2density has no descriptors; it synthesizes panoramas")
 
-    encode_aerial = encode_ground
+    def encode_aerial(self, aerial: Tensor) -> Tensor:
+        """Not defined (no descriptors)."""
+        raise CrossviewError("sat2density has no descriptors; it synthesizes panoramas")
 
     # --- inference ----------------------------------------------------------------------------
     def densities(self, aerial: Tensor) -> Tensor:
@@ -396,8 +398,11 @@ class Sat2Density(Method):
     # --- evaluation hook ----------------------------------------------------------------------
     @torch.no_grad()
     def visualize(self, batch: dict[str, Any], max_items: int = 4) -> dict[str, Tensor]:
-        """Sample grid ``{"samples": (3, Hgrid, W)}``: per pair the tile, rendered colour,
-        depth, opacity, synthesis and real panorama (illumination from ``sky`` when given)."""
+        """Sample grid ``{"samples": (3, Hgrid, W)}`` for the trainer's evaluation hook.
+
+        Rows per pair: tile, rendered colour, depth, opacity, synthesis, real panorama
+        (illumination from ``batch["sky"]`` when given, else the mean code).
+        """
         aerial, ground = batch["aerial"][:max_items], batch["ground"][:max_items]
         hist = None
         if self.config.illumination and "sky" in batch:
@@ -436,9 +441,11 @@ def _validate(cfg: Sat2DensityConfig) -> None:
     if cfg.density_slices < 3:
         raise ConfigError(f"sat2density: density_slices must be >= 3 (ground + 2), got "
                           f"{cfg.density_slices}")
-    if h < 8 or w < 16 or min(cfg.crop_sizes) < 4:
-        raise ConfigError(f"sat2density: ground_hw {cfg.ground_hw} / crop_sizes {cfg.crop_sizes} "
-                          "too small for the discriminators")
+    need = 2 ** (cfg.disc_layers + 1)  # each discriminator halves its input disc_layers times
+    if min(h // 2, w // 2, *cfg.crop_sizes) < need:
+        raise ConfigError(f"sat2density: half the panorama {cfg.ground_hw} and the crops "
+                          f"{cfg.crop_sizes} must be at least {need} px for disc_layers="
+                          f"{cfg.disc_layers}")
     if cfg.tile_size_m <= 0 or cfg.max_height_m <= 0 or cfg.camera_height_m < 0:
         raise ConfigError("sat2density: tile_size_m and max_height_m must be > 0 and "
                           "camera_height_m >= 0")

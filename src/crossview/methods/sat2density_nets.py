@@ -65,7 +65,7 @@ class ResBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Stem, PReLU down-sampling and residual blocks: ``(B, Cin, H, W)`` -> ``(B, f 2^d, H/2^d, W/2^d)``."""
+    """Stem, PReLU down-sampling, residual blocks: ``(B, Cin, H, W)`` -> ``(B, f 2^d, ., .)``."""
 
     def __init__(self, in_ch: int, filters: int, downsamples: int, res_blocks: int,
                  spectral: bool = True) -> None:
@@ -94,8 +94,9 @@ class UpBlock(nn.Module):
         self.norm = norm(out_ch)
         self.out_channels = out_ch
 
-    def forward(self, x: Tensor, scale: Tensor | None = None, shift: Tensor | None = None) -> Tensor:
-        """Up-sample ``(B, Cin, H, W)`` -> ``(B, Cout, 2H, 2W)``; ``scale``/``shift`` are ``(B, Cout)``."""
+    def forward(self, x: Tensor, scale: Tensor | None = None,
+                shift: Tensor | None = None) -> Tensor:
+        """``(B, Cin, H, W)`` -> ``(B, Cout, 2H, 2W)``; ``scale``, ``shift``: ``(B, Cout)``."""
         y = self.norm(self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest")))
         if scale is not None and shift is not None:
             y = y * (1.0 + scale[:, :, None, None]) + shift[:, :, None, None]
@@ -159,7 +160,7 @@ class DensityNet(_Generator):
         self.half_tile_m = tile_size_m / 2.0
         if activation == "tanh":
             head = self.head
-            assert isinstance(head, nn.Conv2d)
+            assert isinstance(head, nn.Conv2d) and head.bias is not None
             with torch.no_grad():
                 head.bias.fill_(math.atanh(2.0 * initial_density / max_density - 1.0))
 
@@ -195,8 +196,9 @@ class RenderNet(_Generator):
         super().__init__(in_channels, 3, filters, downsamples, res_blocks, spectral)
         self.in_channels = in_channels
         self.modulated = min(modulated_blocks, downsamples) if style_channels > 0 else 0
-        blocks = list(self.up)[downsamples - self.modulated:]
-        self.style = nn.ModuleList(nn.Linear(style_channels, 2 * b.out_channels) for b in blocks)
+        channels = [filters * 2**i for i in reversed(range(downsamples))]  # up-block outputs
+        self.style = nn.ModuleList(nn.Linear(style_channels, 2 * c)
+                                   for c in channels[downsamples - self.modulated:])
 
     def forward(self, rendered: Tensor, style: Tensor | None = None) -> Tensor:
         """``rendered`` ``(B, Cin, H, W)``; ``style`` ``(B, style_channels)`` or ``None``."""
