@@ -220,3 +220,15 @@ def test_bad_input_gives_one_line_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match) as err:
         render_panorama(args.pop("density"), args.pop("colour"), args.pop("tile_size_m"), **args)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    g = torch.Generator().manual_seed(2)
+    density = add_ground_slice(torch.rand(2, 8, 32, 32, generator=g) * 3)
+    tile = torch.rand(2, 3, 32, 32, generator=g)
+    cpu = render_panorama(density, tile, TILE, pano_hw=(16, 64), camera_offset_m=(2.0, 1.0))
+    gpu = PanoramaRenderer(TILE, pano_hw=(16, 64)).cuda()(density.cuda(), tile.cuda(),
+                                                          camera_offset_m=(2.0, 1.0))
+    for a, b in zip(cpu, gpu, strict=True):
+        torch.testing.assert_close(b.cpu(), a, atol=1e-4, rtol=1e-4)

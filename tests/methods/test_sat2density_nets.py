@@ -60,12 +60,12 @@ def test_only_last_three_blocks_see_the_style():
 def test_density_mappings_are_non_negative_and_start_near_transparent():
     torch.manual_seed(0)
     net = DensityNet(7, 30.0, filters=4, downsamples=2, res_blocks=1, initial_density=0.03)
-    sigma = net(torch.rand(2, 3, 16, 16))
+    sigma = net(torch.rand(2, 3, 16, 16)).detach()
     assert sigma.shape == (2, 7, 16, 16) and float(sigma.min()) > 0
     assert float(sigma.max()) <= 100.0
     assert abs(float(sigma.log().median()) - math.log(0.03)) < 2.0
     relu = DensityNet(7, 30.0, filters=4, downsamples=2, res_blocks=1, activation="relu")
-    out = relu(torch.rand(2, 3, 16, 16))
+    out = relu(torch.rand(2, 3, 16, 16)).detach()
     assert float(out.min()) == 0.0 and float((out == 0).float().mean()) > 0.1
     with pytest.raises(ConfigError, match="density_activation"):
         DensityNet(7, 30.0, activation="softplus")
