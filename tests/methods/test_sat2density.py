@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tests.data.fixtures import make_cvusa_fixture
 from torch.utils.data import Dataset
 
-import crossview.methods.sat2density  # noqa: F401  (registers; the entry point does once installed)
+from crossview.data.layouts import load_layout
 from crossview.errors import ConfigError, CrossviewError
 from crossview.geometry.volume import render_panorama
 from crossview.methods import create_method, get_preset
@@ -158,7 +159,7 @@ def test_missing_sky_and_bad_phase_are_one_line_errors():
         _small(crop_sizes=[16, 4])
 
 
-def test_synthesize_and_render_api():
+def test_synthesize_and_render_api(tmp_path):
     method = _small().eval()
     aerial = _batch()["aerial"]
     with torch.no_grad():
@@ -182,6 +183,10 @@ def test_synthesize_and_render_api():
         _small(illumination=False).synthesize(aerial, hist)
     grid = method.visualize(_batch())["samples"]
     assert grid.shape == (3, 2 * 6 * 16, 64)
+    with pytest.raises(ConfigError, match="no sky masks"):
+        method.check_training_data(load_layout("cvusa", make_cvusa_fixture(
+            tmp_path, n_train=2, n_val=1, tile_px=32, pano_hw=(16, 64))))
+    _small(opacity_loss=False, illumination=False).check_training_data(None)
 
 
 def test_checkpoint_round_trip_reproduces_outputs(tmp_path):

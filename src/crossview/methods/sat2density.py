@@ -36,7 +36,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Literal, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crossview.data.inputs import InputSpec
@@ -52,6 +51,7 @@ from crossview.methods.registry import register_method
 from crossview.methods.sat2density_disc import Sat2DensityDiscriminator
 from crossview.methods.sat2density_nets import DensityActivation, DensityNet, RenderNet
 from crossview.methods.sat2density_style import StyleEncoder, StyleMLP, sky_histogram
+from crossview.reports.samples import sample_grid
 
 Illumination = Literal["mean", "random"] | Tensor | None
 
@@ -350,6 +350,22 @@ class Sat2Density(Method):
             return {"total": self.config.lambda_gan * d_gan, "d_gan": d_gan.detach()}
         return self._g_step(aerial, ground, sky, hist, views)
 
+    def check_training_data(self, table: Any) -> None:
+        """Refuse, before any work, a training table without sky masks when they are needed.
+
+        The opacity loss and the illumination need ``batch["sky"]``; a ``PairTable`` whose pairs
+        carry no ``sky`` mask cannot supply it. Other datasets (``table`` None) are checked per
+        batch.
+        """
+        if table is None or not (self.config.opacity_loss or self.config.illumination):
+            return
+        pairs = getattr(table, "pairs", [])
+        if pairs and getattr(pairs[0], "sky", None) is None:
+            raise ConfigError("sat2density: the training pairs have no sky masks, which the "
+                              "opacity loss and the illumination need; train with "
+                              "opacity_loss=false illumination=false (Table 1 'Base') or give "
+                              "data with sky masks")
+
     def _sky(self, batch: dict[str, Any]) -> Tensor | None:
         if not (self.config.opacity_loss or self.config.illumination):
             return None
@@ -408,15 +424,9 @@ class Sat2Density(Method):
         if self.config.illumination and "sky" in batch:
             hist = sky_histogram(ground, batch["sky"][:max_items], self.config.histogram_bins)
         out = self.render(aerial, hist)
-        h, w = ground.shape[-2:]
-        tile = F.interpolate(aerial.float(), size=(h, h), mode="bilinear", align_corners=False,
-                             antialias=True)
         longest = (2 * (self.config.tile_size_m / 2) ** 2 + self.config.max_height_m**2) ** 0.5
-        rows = [F.pad(tile, (0, w - h)), out.colour, (out.depth / longest).expand(-1, 3, -1, -1),
-                out.opacity.expand(-1, 3, -1, -1), out.panorama, ground]
-        grid = torch.stack([r.float() for r in rows], dim=1)  # (B, rows, 3, H, W)
-        b, n = grid.shape[:2]
-        return {"samples": grid.permute(2, 0, 1, 3, 4).reshape(3, b * n * h, w).clamp(0, 1)}
+        rows = [aerial, out.colour, out.depth / longest, out.opacity, out.panorama, ground]
+        return {"samples": sample_grid(rows)}
 
 
 @contextlib.contextmanager
