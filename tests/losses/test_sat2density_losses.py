@@ -87,7 +87,7 @@ def test_perceptual_loss_random_weights_layers_and_gradients():
     fp, ft = feats(pred), feats(target)
     want = sum(w * (fp[i] - ft[i]).abs().mean() for w, i in zip((0.125, 0.25, 1.0), (11, 20, 29),
                                                              strict=True))
-    assert float(value) == pytest.approx(float(want), rel=1e-5)
+    assert float(value.detach()) == pytest.approx(float(want.detach()), rel=1e-5)
     value.backward()
     assert pred.grad is not None and target.grad is None
     loss_fn.train()
