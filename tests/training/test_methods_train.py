@@ -12,6 +12,9 @@ from crossview.training.steps import build_configs
 from tests.data.fixtures import make_cvusa_fixture
 
 BUILTIN = [m for m in list_methods() if not m.startswith("dummy")]
+# Until the layouts supply sky masks, sat2density trains here in its Table 1 "Base" form, the
+# one configuration that needs no ``sky`` in the batch.
+OVERRIDES = {"sat2density": {"opacity_loss": False, "illumination": False}}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,8 @@ def test_every_builtin_method_is_covered():
 
 @pytest.mark.parametrize("name", BUILTIN)
 def test_two_step_run_per_method(name, cvusa, tmp_path):
-    method, preset_config = build_configs(name, "tiny", {"train.sampler": "random"})
+    overrides = {"train.sampler": "random", **OVERRIDES.get(name, {})}
+    method, preset_config = build_configs(name, "tiny", overrides)
     assert isinstance(preset_config, TrainConfig)
     config = preset_config.replace(
         batch_size=4,
@@ -51,8 +55,11 @@ def test_two_step_run_per_method(name, cvusa, tmp_path):
         data="cvusa:fixture",
     ).fit()
     assert result.step == 2 and result.stopped == "max_steps"
-    assert set(result.last_metrics) >= {"R@1", "R@5", "R@10", "R@1%"}
-    assert 0.0 <= result.last_metrics["R@1"] <= 100.0
+    if method.can_retrieve:
+        assert set(result.last_metrics) >= {"R@1", "R@5", "R@10", "R@1%"}
+        assert 0.0 <= result.last_metrics["R@1"] <= 100.0
+    else:  # synthesis-only methods are evaluated (and selected) by PSNR
+        assert "PSNR" in result.last_metrics and result.best_checkpoint is not None
     loaded = load_run(tmp_path / "run")
     assert loaded.method_name == name and loaded.config["preset"] == "tiny"
     after = loaded.method.state_dict()
