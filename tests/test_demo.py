@@ -25,12 +25,28 @@ def _cli(monkeypatch, capsys, *args):
     return code, capsys.readouterr()
 
 
-def test_demo_smoke_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "demo_out"
-    code, cap = _cli(monkeypatch, capsys, "demo", "--smoke", "--out", out)
-    assert code == 0, cap.err
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    """One smoke demo for the module: (output folder, what the CLI printed)."""
+    out = tmp_path_factory.mktemp("demo") / "demo_out"
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr(sys, "argv", ["crossview", "demo", "--smoke", "--out", str(out)])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code or 0
+    finally:
+        mp.undo()
+    assert code == 0
+    return out
+
+
+def test_demo_smoke_end_to_end_and_resume(demo_out, monkeypatch, capsys):
+    out = demo_out
     report = out / "report.html"
-    assert f"report: {report.resolve()}" in cap.out
+    assert report.is_file()
     for name in (
         "world/crossview_gt/samples.csv",
         "run/checkpoints/last.pt",
@@ -58,12 +74,16 @@ def test_demo_smoke_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     assert training["step"] == 4
     text = report.read_text()
     assert "R@1" in text and "median_error_m" in text and "4 steps" in text
-    assert_page_ok(report, tmp_path, min_images=4)
     # A second run skips every finished step: nothing is retrained or re-localized.
     mtimes = {p: (out / p).stat().st_mtime_ns for p in ("run/checkpoints/last.pt", "locate.json")}
     code, cap = _cli(monkeypatch, capsys, "demo", "--smoke", "--out", out)
     assert code == 0, cap.err
+    assert f"report: {report.resolve()}" in cap.out
     assert all((out / p).stat().st_mtime_ns == t for p, t in mtimes.items())
+
+
+def test_demo_report_renders_in_chromium(demo_out, tmp_path):
+    assert_page_ok(demo_out / "report.html", tmp_path, min_images=4)
 
 
 def test_demo_bad_options_fail_before_any_work(tmp_path, monkeypatch, capsys):

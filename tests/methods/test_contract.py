@@ -13,11 +13,15 @@ without editing this file:
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from crossview.data.inputs import EXTRAS
 from crossview.data.layouts import load_layout
 from crossview.errors import CrossviewError
 from crossview.inference import embed_aerial, embed_ground
@@ -33,22 +37,51 @@ IDS = [f"{m}-{p}" for m, p in CASES]
 
 
 def _batch(method: Method, b: int = 4) -> dict:
+    """A random batch in the method's sizes, with every extra map its spec asks for."""
     spec = method.input_spec
     g = torch.Generator().manual_seed(1)
+    hw, s = spec.ground_hw, spec.aerial_size
     utm = torch.tensor([[500000.0 + 100 * i, 4e6] for i in range(b)], dtype=torch.float64)
+    extras = {
+        "sky": (torch.arange(hw[0]) < hw[0] // 2).float().view(1, 1, -1, 1).expand(b, 1, *hw),
+        "depth": 50.0 * torch.rand(b, 1, *hw, generator=g),
+        "aerial_semantics": torch.rand(b, 3, s, s, generator=g),
+    }
     return {
-        "ground": torch.rand(b, 3, *spec.ground_hw, generator=g),
-        "aerial": torch.rand(b, 3, spec.aerial_size, spec.aerial_size, generator=g),
+        "ground": torch.rand(b, 3, *hw, generator=g),
+        "aerial": torch.rand(b, 3, s, s, generator=g),
         "utm": utm,
         "index": torch.arange(b),
         "id": [f"s{i}" for i in range(b)],
+        **{name: extras[name].clone() for name in spec.extras},
     }
+
+
+def _with_extras(table, spec, folder: Path):
+    """``table`` with files for every extra map of ``spec`` recorded in its pairs' extras."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in spec.extras:
+        view, key = EXTRAS[name]
+        items = table.pairs if view == "ground" else table.references
+        for item in items:
+            path = folder / f"{name}_{item.id}.png"
+            if name == "depth":
+                path = path.with_suffix(".npy")
+                np.save(path, rng.uniform(1, 50, (16, 64)).astype(np.float32))
+            else:
+                shape = (16, 64) if view == "ground" else (32, 32, 3)
+                Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(path)
+            item.extras[key] = path
+    return table
 
 
 def test_registry_lists_every_builtin_with_presets() -> None:
     assert {"cde", "clnet", "safa", "sample4geo"} <= set(list_methods())
     assert all(list_presets(m) for m in list_methods())
-    assert list_methods("sa*") == ["safa", "sample4geo"]
+    matched = list_methods("sa*")
+    assert {"safa", "sample4geo"} <= set(matched) and "cde" not in matched
+    assert matched == sorted(matched)
 
 
 @pytest.mark.parametrize(("name", "preset"), CASES, ids=IDS)
@@ -86,7 +119,8 @@ def test_contract_on_cpu(name: str, preset: str, cvusa, tmp_path: Path) -> None:
     _check_descriptors(method.eval(), batch)
     _check_gradients(method.train(), batch)
     _check_checkpoint_round_trip(method.eval(), batch, tmp_path / "m.pt")
-    _check_training_and_evaluation(method, preset_config, preset, cvusa, tmp_path / "run")
+    table = _with_extras(copy.deepcopy(cvusa), method.input_spec, tmp_path / "extras")
+    _check_training_and_evaluation(method, preset_config, preset, table, tmp_path / "run")
 
 
 def _check_descriptors(method: Method, batch: dict) -> None:

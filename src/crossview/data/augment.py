@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -109,17 +110,42 @@ def augment_pair(
     The applied record has ``rot90_k`` (0-3), ``flipped`` (0/1) and, when a FOV crop was made,
     ``fov_shift``. The FOV crop comes last so rotation/flip act on the full panorama.
     """
+    tile, pano, _, _, applied = augment_views(tile, pano, config, generator)
+    return tile, pano, applied
+
+
+def augment_views(
+    tile: Tensor,
+    pano: Tensor,
+    config: AugmentConfig,
+    generator: torch.Generator,
+    tile_maps: Sequence[Tensor] = (),
+    pano_maps: Sequence[Tensor] = (),
+) -> tuple[Tensor, Tensor, list[Tensor], list[Tensor], dict[str, int]]:
+    """:func:`augment_pair` plus maps aligned with either view (sky masks, depth, semantics).
+
+    Maps ``(C, S, S)`` / ``(C, H, W)`` get the same flip, rotation and FOV crop as their view,
+    never the colour jitter. Returns the tile, the panorama, their maps and what was applied.
+    """
+    t_split = [tile.shape[0], *(m.shape[0] for m in tile_maps)]
+    p_split = [pano.shape[0], *(m.shape[0] for m in pano_maps)]
+    tiles = torch.cat([tile, *(m.to(tile.dtype) for m in tile_maps)])
+    panos = torch.cat([pano, *(m.to(pano.dtype) for m in pano_maps)])
     applied: dict[str, int] = {"rot90_k": 0, "flipped": 0}
     if config.flip_prob > 0 and float(torch.rand(1, generator=generator)) < config.flip_prob:
-        tile, pano = flip_pair(tile, pano)
+        tiles, panos = flip_pair(tiles, panos)
         applied["flipped"] = 1
     if config.rot90_prob > 0 and float(torch.rand(1, generator=generator)) < config.rot90_prob:
         k = int(torch.randint(1, 4, (1,), generator=generator))
-        tile, pano = rotate_pair(tile, pano, k)
+        tiles, panos = rotate_pair(tiles, panos, k)
         applied["rot90_k"] = k
+    tile, *tile_out = torch.split(tiles, t_split)
+    pano, *pano_out = torch.split(panos, p_split)
     pano = color_jitter(pano, config.ground_jitter, generator)
     tile = color_jitter(tile, config.aerial_jitter, generator)
     if config.fov_deg is not None and config.fov_deg < 360.0:
         fixed = None if config.fov_shift == "random" else int(config.fov_shift)
-        pano, applied["fov_shift"] = crop_fov(pano, config.fov_deg, fixed, generator)
-    return tile, pano, applied
+        pano, shift = crop_fov(pano, config.fov_deg, fixed, generator)
+        applied["fov_shift"] = shift
+        pano_out = [crop_fov(m, config.fov_deg, shift)[0] for m in pano_out]
+    return tile, pano, list(tile_out), list(pano_out), applied

@@ -23,10 +23,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, default_collate
 
-from crossview.data.augment import AugmentConfig, augment_pair, crop_fov
+from crossview.data.augment import AugmentConfig, augment_views, crop_fov
 from crossview.data.inputs import (
+    EXTRAS,
     InputSpec,
+    aerial_map,
     aerial_pixels,
+    ground_map,
     ground_pixels,
     pad_to_panorama,
     pixels_to_batch,
@@ -128,8 +131,11 @@ class PairDataset(_TableDataset):
 
     Sample keys: ``ground`` ``(3, Hg, Wg)`` (a FOV crop is padded back to ``Wg`` columns with
     the method's pad value), ``aerial`` ``(3, S, S)``, ``index``, ``id``, ``ref_index``
-    (positive reference), ``latlon`` / ``utm`` float64 ``(2,)`` (NaN unknown), ``yaw_deg`` (NaN unknown), ``rot90_k``,
-    ``flipped`` and ``fov_shift`` when a FOV crop was applied. Images are decoded in full
+    (positive reference), ``latlon`` / ``utm`` float64 ``(2,)`` (NaN unknown), ``yaw_deg`` (NaN
+    unknown), ``rot90_k``, ``flipped`` and ``fov_shift`` when a FOV crop was applied, and each
+    extra map of ``spec.extras`` the data provides (:data:`~crossview.data.inputs.EXTRAS`;
+    :attr:`extras` lists them). An extra that some pairs have and others lack is an error naming
+    a pair without it, never a silently missing key. Images are decoded in full
     (``fast_decode=False``): training keeps the exact pixels of a full decode plus area resize.
     """
 
@@ -148,6 +154,7 @@ class PairDataset(_TableDataset):
             )
         super().__init__(table, spec, seed, fast_decode)
         self.augment = augment
+        self.extras = available_extras(table, spec.extras)
 
     def without_augmentation(self) -> PairDataset:
         """Return the same pairs without augmentation, sharing this dataset's image cache."""
@@ -160,11 +167,20 @@ class PairDataset(_TableDataset):
         pair = self.table[index]
         ground = self._ground(index)
         aerial = self._tile(pair.positive)
+        maps = {name: self._extra(name, pair) for name in self.extras}
         extra: dict[str, Any] = {}
         if self.augment is not None:
             gen = sample_generator(self.seed, self.epoch, index)
-            aerial, ground, extra = augment_pair(aerial, ground, self.augment, gen)
+            g_names = [n for n in maps if EXTRAS[n][0] == "ground"]
+            a_names = [n for n in maps if EXTRAS[n][0] == "aerial"]
+            aerial, ground, a_maps, g_maps, extra = augment_views(
+                aerial, ground, self.augment, gen, [maps[n] for n in a_names],
+                [maps[n] for n in g_names])
             ground = self._full_width(ground)
+            width = self.spec.ground_hw[1]
+            maps = {**dict(zip(a_names, a_maps, strict=True)),
+                    **{n: pad_to_panorama(m, width, (0.0,) * m.shape[0])
+                       for n, m in zip(g_names, g_maps, strict=True)}}
         latlon, utm = _coords(pair)
         return {
             "ground": ground,
@@ -175,8 +191,40 @@ class PairDataset(_TableDataset):
             "latlon": latlon,
             "utm": utm,
             "yaw_deg": float("nan") if pair.yaw_deg is None else float(pair.yaw_deg),
+            **maps,
             **extra,
         }
+
+    def _extra(self, name: str, pair: Pair) -> Tensor:
+        view, key = EXTRAS[name]
+        if view == "ground":
+            return ground_map(pair.extras[key], name, self.spec,
+                              source_vfov_deg=self.source_vfov_deg, band_crop=pair.fov_deg is None)
+        ref = self.table.references[pair.positive]
+        return aerial_map(ref.extras[key], self.spec, self.table.extras.get("semantic_colours"))
+
+
+def available_extras(table: PairTable, names: Sequence[str]) -> list[str]:
+    """The extras among ``names`` that every pair of ``table`` has (their files are recorded).
+
+    Raises:
+        ConfigError: some pairs have an extra and others do not (named).
+
+    """
+    found = []
+    for name in names:
+        view, key = EXTRAS[name]
+        if view == "ground":
+            have = [key in p.extras for p in table.pairs]
+        else:
+            have = [key in table.references[p.positive].extras for p in table.pairs]
+        if all(have) and have:
+            found.append(name)
+        elif any(have):
+            missing = table.pairs[have.index(False)]
+            raise ConfigError(f"{table.layout} {table.root}: pair {missing.id} has no {name!r} "
+                              f"file while others do ({sum(have)} of {len(have)})")
+    return found
 
 
 class GroundDataset(_TableDataset):

@@ -40,7 +40,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from crossview.errors import ConfigError, InputFileError
+from crossview.errors import ConfigError, InputFileError, unknown_name_error
 from crossview.geometry.panorama import fov_crop_width
 from crossview.io import read_image
 
@@ -53,6 +53,24 @@ UNIT_STD = (0.5, 0.5, 0.5)
 Filter = Literal["area", "bilinear", "bicubic"]
 View = Literal["ground", "aerial"]
 ImageSource = str | Path | np.ndarray | Image.Image
+
+
+EXTRAS: dict[str, tuple[View, str]] = {
+    "sky": ("ground", "sky"),
+    "depth": ("ground", "depth"),
+    "aerial_semantics": ("aerial", "semantics"),
+}
+"""Auxiliary per-sample maps a method may ask for (``InputSpec.extras``): name -> (the view they
+align with, the key of ``Pair.extras`` / ``Reference.extras`` holding their file).
+
+- ``sky``: ``(1, Hg, Wg)`` float32 in {0, 1}, 1 = sky (a PNG, non-zero = sky).
+- ``depth``: ``(1, Hg, Wg)`` float32 metres (a ``.npy``; the world writes 0 where nothing is hit).
+- ``aerial_semantics``: ``(3, S, S)`` float32 colour map in [0, 1] (an RGB PNG, or a class-index
+  PNG coloured with the table's ``extras["semantic_colours"]`` palette).
+
+Maps are read like their view (band crop, FOV) but resized by nearest neighbour, and get the
+same flips, rotations and crops in augmentation (:func:`crossview.data.augment.augment_views`).
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,9 +93,14 @@ class InputSpec:
     """Resize filter of ground images (``area`` = box filter when shrinking)."""
     aerial_filter: Filter = "bilinear"
     """Resize filter of aerial tiles (antialiased)."""
+    extras: tuple[str, ...] = ()
+    """Auxiliary maps the method's training batches need, by name (see :data:`EXTRAS`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ground_hw", (int(self.ground_hw[0]), int(self.ground_hw[1])))
+        unknown = [e for e in self.extras if e not in EXTRAS]
+        if unknown:
+            raise unknown_name_error("InputSpec extra", unknown[0], list(EXTRAS))
         if min(self.ground_hw) < 1 or self.aerial_size < 1:
             raise ConfigError(f"InputSpec: sizes must be positive, got ground_hw="
                               f"{self.ground_hw}, aerial_size={self.aerial_size}")
@@ -250,3 +273,70 @@ def model_input(
                                            fov_deg=fov_deg, band_crop=band_crop,
                                            fast_decode=fast_decode))
     return pad_to_panorama(image, spec.ground_hw[1], spec.pad_rgb)
+
+
+def _read_map(source: str | Path) -> np.ndarray:
+    """A label/value map file as an ``H x W`` or ``H x W x 3`` array (PNG/JPEG or ``.npy``)."""
+    path = Path(source)
+    if path.suffix.lower() == ".npy":
+        if not path.is_file():
+            raise InputFileError(path, "file not found")
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise InputFileError(path, f"cannot read .npy ({err})") from None
+        if arr.ndim != 2 or not np.isfinite(arr).all():
+            raise InputFileError(path, f"expected a finite H x W map, got shape {arr.shape}")
+        return arr.astype(np.float32)
+    try:
+        with Image.open(path) as probe:
+            single = probe.mode in ("L", "1", "I", "I;16")  # a palette PNG shows colours
+    except (OSError, ValueError):
+        single = False  # read_image below names the file and the problem
+    return np.asarray(read_image(path, mode="L" if single else "RGB"))
+
+
+def _nearest(arr: np.ndarray, height: int, width: int) -> Tensor:
+    """``H x W [x C]`` -> float32 ``(C, height, width)`` by nearest neighbour (pixel centres)."""
+    t = torch.from_numpy(np.array(arr, dtype=np.float32))  # a copy: PIL buffers are read-only
+    t = t[None] if t.ndim == 2 else t.permute(2, 0, 1)
+    if tuple(t.shape[-2:]) == (height, width):
+        return t
+    return torch.nn.functional.interpolate(t[None], size=(height, width),
+                                           mode="nearest-exact")[0]
+
+
+def ground_map(source: str | Path, name: str, spec: InputSpec, *,
+               source_vfov_deg: float | None = None, band_crop: bool = True) -> Tensor:
+    """Extra ``name`` of a ground image (``sky`` or ``depth``) as ``(1, Hg, Wg)`` float32.
+
+    Cropped to the method's band like the panorama, resized by nearest neighbour.
+    """
+    arr = _read_map(source)
+    if arr.ndim == 3:
+        arr = arr.max(axis=2)
+    if band_crop and source_vfov_deg is not None and source_vfov_deg > spec.ground_vfov_deg:
+        keep = round(arr.shape[0] * spec.ground_vfov_deg / source_vfov_deg)
+        top = (arr.shape[0] - keep) // 2
+        arr = arr[top:top + keep]
+    out = _nearest(arr, *spec.ground_hw)
+    return (out > 0).float() if name == "sky" else out
+
+
+def aerial_map(source: str | Path, spec: InputSpec,
+               palette: Sequence[Sequence[int]] | None = None) -> Tensor:
+    """An aerial colour map (``aerial_semantics``) as ``(3, S, S)`` float32 in [0, 1].
+
+    A class-index image is coloured with ``palette`` (one RGB triple per class).
+    """
+    arr = _read_map(source)
+    if arr.ndim == 2:
+        if palette is None:
+            raise InputFileError(source, "class-index map without a colour palette "
+                                         "(table extras 'semantic_colours')")
+        colours = np.asarray(palette, dtype=np.uint8)
+        if arr.max() >= len(colours):
+            raise InputFileError(source, f"class {int(arr.max())} has no colour in the palette "
+                                         f"of {len(colours)} classes")
+        arr = colours[arr.astype(np.int64)]
+    return _nearest(arr, spec.aerial_size, spec.aerial_size) / 255.0

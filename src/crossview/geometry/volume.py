@@ -93,7 +93,9 @@ def _check_colour(colour: object, batch: int) -> Tensor:
 def _per_batch(value: float | Sequence[float] | Tensor, batch: int, width: int, name: str,
                device: torch.device) -> Tensor:
     """A number (or ``width`` numbers) for all, or one row per batch item -> float64 ``(B, w)``."""
-    t = torch.as_tensor(value, dtype=torch.float64, device=device)
+    # Checked where the values live (a user's numbers are on the CPU), then moved: shape-only
+    # runs on the meta device have no values to check.
+    t = torch.as_tensor(value, dtype=torch.float64)
     if t.ndim <= 1 and t.numel() == width:
         t = t.reshape(1, width).expand(batch, width)
     elif t.shape != (batch, width) and not (width == 1 and t.shape == (batch,)):
@@ -101,7 +103,7 @@ def _per_batch(value: float | Sequence[float] | Tensor, batch: int, width: int, 
         raise ConfigError(f"{name}: expected {want} or one per image ({batch}), got shape "
                           f"{tuple(t.shape)}")
     t = t.reshape(batch, width)
-    if not bool(torch.isfinite(t).all()):
+    if t.device.type != "meta" and not bool(torch.isfinite(t).all()):
         raise ConfigError(f"{name}: expected finite values, got {value!r}")
     return t
 
@@ -125,13 +127,14 @@ def camera_origins(batch: int, tile_size_m: float, camera_height_m: float | Tens
     height = _per_batch(camera_height_m, batch, 1, "camera_height_m", dev)
     offset = _per_batch((0.0, 0.0) if camera_offset_m is None else camera_offset_m, batch, 2,
                         "camera_offset_m", dev)
-    if bool((height < 0).any()):
+    checkable = height.device.type != "meta" and offset.device.type != "meta"
+    if checkable and bool((height < 0).any()):
         raise ConfigError(f"camera_height_m: expected >= 0 (above the ground), got "
                           f"{height.flatten().tolist()}")
-    if bool((offset.abs() > tile_size_m / 2).any()):
+    if checkable and bool((offset.abs() > tile_size_m / 2).any()):
         raise ConfigError(f"camera_offset_m: the camera must stay inside the tile "
                           f"(|east|, |north| <= {tile_size_m / 2} m), got {offset.tolist()}")
-    return torch.cat([offset, height], dim=1)
+    return torch.cat([offset.to(dev), height.to(dev)], dim=1)
 
 
 def longest_path_m(origins_m: Tensor, tile_size_m: float, max_height_m: float) -> Tensor:

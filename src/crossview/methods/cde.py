@@ -106,7 +106,7 @@ PRESETS = {
         "method": {"ground_hw": [112, 616], "aerial_size": 512, "polar_supersample": 1,
                    "width": 1.0},
         "train": {"batch_size": 32},
-        "smoke": {"ground_hw": [32, 176], "aerial_size": 64},
+        "smoke": {"ground_hw": [32, 176], "aerial_size": 64, "width": 0.25},
     },
     # CVUSA recipe of the paper: polar-transform to 224x1232, then bicubic resize to 112x616.
     "paper_cvusa": {
@@ -114,7 +114,7 @@ PRESETS = {
         "method": {"ground_hw": [112, 616], "aerial_size": 512, "polar_supersample": 2,
                    "width": 1.0},
         "train": {"batch_size": 32},
-        "smoke": {"ground_hw": [32, 176], "aerial_size": 64},
+        "smoke": {"ground_hw": [32, 176], "aerial_size": 64, "width": 0.25},
     },
     # CPU minutes: 32x176 panoramas (4x22 latent), a quarter of the channels, 2 bottleneck
     # blocks. Deviations from the paper are only these sizes and batch 8: loss weights

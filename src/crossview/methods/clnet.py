@@ -172,7 +172,9 @@ PRESETS = {
             "epochs": 40, "batch_size": 128, "sampler": "gps_then_similarity",
             "similarity_from_epoch": 1, "eval_every": 4,
         },
-        "smoke": {"ground_hw": [32, 128], "aerial_size": 64},
+        # CPU smoke runs: the same modules at small inputs and a narrow, shallow ConvNeXt.
+        "smoke": {"ground_hw": [32, 128], "aerial_size": 64,
+                  "backbone_kwargs": {"dims": [24, 48, 96, 192], "depths": [1, 1, 1, 1]}},
     },
 }
 """Named recipes of ``clnet`` (method and train sections)."""

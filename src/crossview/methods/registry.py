@@ -62,9 +62,10 @@ class Preset:
     doc: str = ""
     """One line on what the preset is for (shown by ``crossview methods``)."""
     smoke: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    """Method-config overrides that keep the preset's architecture but shrink its inputs, for
-    CPU smoke runs (the contract tests run every preset this way; shapes at the preset's own
-    sizes are checked on the meta device)."""
+    """Method-config overrides for CPU smoke runs: the preset's modules, losses and options, at
+    small inputs (and narrower layers where its full width would take minutes per step on a
+    CPU). The contract tests run every preset this way; its shapes at its own sizes are checked
+    on the meta device."""
 
     @classmethod
     def parse(cls, value: Preset | Mapping[str, Any], where: str) -> Preset:

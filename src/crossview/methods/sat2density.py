@@ -138,17 +138,24 @@ class Sat2DensityConfig(MethodConfig):
     """Adam betas."""
 
 
+SMOKE = {"ground_hw": [64, 256], "aerial_size": 64, "crop_sizes": [32, 16],
+         "density_filters": 8, "render_filters": 8, "style_dims": 32, "style_hidden": 64,
+         "style_feature_dims": 64, "disc_filters": 16}
+"""CPU smoke runs of the paper presets: their modules, losses and options at small sizes."""
+
 PRESETS = {
     "paper": {
         "doc": "Sat2Density (ICCV 2023) on CVACT (Aligned): 256 px tiles over 30 m, 65 slices, "
                "128x512 panoramas spanning 180 deg, batch 16",
         "method": {},
         "train": {"batch_size": 16, "epochs": 30},
+        "smoke": SMOKE,
     },
     "paper_cvusa": {
         "doc": "Sat2Density on CVUSA: tiles over 55 m, 128x512 panoramas spanning 90 deg",
         "method": {"tile_size_m": 55.0, "ground_vfov_deg": 90.0},
         "train": {"batch_size": 16, "epochs": 30},
+        "smoke": SMOKE,
     },
     # CPU minutes: 32x128 panoramas, 64 px tiles, 17 slices (0.5 m apart), a quarter or less of
     # the channels, 2 residual blocks, 3 down-samplings, 8/4 px crops, no perceptual loss (VGG19
@@ -225,10 +232,15 @@ class Sat2Density(Method):
     # --- contract -----------------------------------------------------------------------------
     @property
     def input_spec(self) -> InputSpec:
-        """Panoramas spanning ``ground_vfov_deg`` at ``ground_hw``; tiles; values in [0, 1]."""
+        """Panoramas spanning ``ground_vfov_deg`` at ``ground_hw``; tiles; values in [0, 1].
+
+        Training batches carry sky masks (``sky``) when the opacity loss or the illumination
+        needs them.
+        """
+        needs_sky = self.config.opacity_loss or self.config.illumination
         return InputSpec(ground_hw=self.config.ground_hw, aerial_size=self.config.aerial_size,
                          ground_vfov_deg=self.config.ground_vfov_deg, mean=(0.0, 0.0, 0.0),
-                         std=(1.0, 1.0, 1.0))
+                         std=(1.0, 1.0, 1.0), extras=("sky",) if needs_sky else ())
 
     @property
     def can_retrieve(self) -> bool:
@@ -357,14 +369,16 @@ class Sat2Density(Method):
         carry no ``sky`` mask cannot supply it. Other datasets (``table`` None) are checked per
         batch.
         """
+        from crossview.data.datasets import available_extras
+
         if table is None or not (self.config.opacity_loss or self.config.illumination):
             return
-        pairs = getattr(table, "pairs", [])
-        if pairs and getattr(pairs[0], "sky", None) is None:
-            raise ConfigError("sat2density: the training pairs have no sky masks, which the "
-                              "opacity loss and the illumination need; train with "
-                              "opacity_loss=false illumination=false (Table 1 'Base') or give "
-                              "data with sky masks")
+        if "sky" not in available_extras(table, ["sky"]):
+            raise ConfigError(f"sat2density: the training data {table.layout} {table.root} has "
+                              "no sky masks, which the opacity loss and the illumination need; "
+                              "give data with sky masks (the synthetic world's crossview_gt/sky, "
+                              "or Sat2Density's pano_sky_mask / sky_mask folders) or train with "
+                              "opacity_loss=false illumination=false (Table 1 'Base')")
 
     def _sky(self, batch: dict[str, Any]) -> Tensor | None:
         if not (self.config.opacity_loss or self.config.illumination):

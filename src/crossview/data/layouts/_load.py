@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from crossview.config import Config
-from crossview.data.layouts._common import LayoutError, Problems
+from crossview.data.layouts._common import GT_DIR, LayoutError, Problems
 from crossview.data.layouts._registry import Layout, resolve_layout
 from crossview.data.table import PairTable
 from crossview.errors import ConfigError, CrossviewError
@@ -46,7 +48,74 @@ def read_layout(layout: Layout[Any], root: Path, options: Config) -> tuple[PairT
     if not root.is_dir():
         raise LayoutError(layout.name, root, "dataset root folder not found")
     problems = Problems(root)
-    return layout.read(root, problems, options), problems
+    table = layout.read(root, problems, options)
+    attach_world_maps(table)
+    return table, problems
+
+
+WORLD_MAPS = {"ground": {"sky": ("sky", ".png"), "depth": ("depth", ".npy"),
+                         "semantics": ("semantics", ".png")},
+              "aerial": {"semantics": ("tile_semantics", ".png"), "dsm": ("dsm", ".npy")}}
+"""Per-sample maps of the synthetic world's ground truth: extras key -> (folder, suffix)."""
+
+
+def attach_world_maps(table: PairTable) -> None:
+    """Record the synthetic world's per-sample maps (sky, depth, semantics, DSM) in extras.
+
+    A layout written by ``crossview world make`` keeps them in ``crossview_gt/<kind>/<id>``,
+    keyed by the sample and tile ids of ``samples.csv`` / ``tiles.csv``; they become
+    ``Pair.extras[key]`` / ``Reference.extras[key]`` paths (what
+    :data:`crossview.data.inputs.EXTRAS` reads), and the class colours of the tile semantics
+    ``table.extras["semantic_colours"]``. Tables without ground truth are left as they are.
+    """
+    gt = Path(table.root) / GT_DIR
+    if not (gt / "samples.csv").is_file():
+        return
+    ids = {"ground": _ids_by_path(gt / "samples.csv", "id", "ground"),
+           "aerial": _ids_by_path(gt / "tiles.csv", "tile_id", "path")}
+    listings = {kind: {key: (folder, suffix, _listing(gt / folder))
+                       for key, (folder, suffix) in maps.items()}
+                for kind, maps in WORLD_MAPS.items()}
+    root = Path(table.root)
+
+    def attach(kind: str, path: Path, extras: dict[str, Any]) -> None:
+        sid = ids[kind].get(_rel(path, root))
+        if sid is None:
+            return
+        for key, (folder, suffix, names) in listings[kind].items():
+            if f"{sid}{suffix}" in names:
+                extras.setdefault(key, gt / folder / f"{sid}{suffix}")
+
+    for pair in table.pairs:
+        attach("ground", pair.ground, pair.extras)
+    for ref in table.references:
+        attach("aerial", ref.path, ref.extras)
+    if listings["aerial"]["semantics"][2]:
+        from crossview.world.materials import CLASS_COLOURS
+
+        table.extras.setdefault("semantic_colours", CLASS_COLOURS.tolist())
+
+
+def _ids_by_path(csv_path: Path, id_col: str, path_col: str) -> dict[str, str]:
+    if not csv_path.is_file():
+        return {}
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        return {Path(r[path_col]).as_posix(): r[id_col] for r in csv.DictReader(f)
+                if r.get(id_col) and r.get(path_col)}
+
+
+def _listing(folder: Path) -> set[str]:
+    try:
+        return set(os.listdir(folder))
+    except OSError:
+        return set()
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
 
 
 def load_layout(name: str, root: str | Path, **options: Any) -> PairTable:
