@@ -79,7 +79,10 @@ def camera_position(dem: Dem, camera: Camera) -> tuple[float, float, float]:
 
 def view_rays(dem: Dem, cameras: list[Camera], height: int, width: int,
               device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
-    """Origins ``(V, 3)`` and unit directions ``(V, H, W, 3)`` of pinhole views (local frame).
+    """Origins ``(V, 3)`` (float64) and unit directions ``(V, H, W, 3)`` of pinhole views.
+
+    Local frame of ``dem``. Origins stay float64: float32 would round them to millimetres,
+    which moves ground hits at grazing angles by centimetres.
 
     Square pixels; ``fov_deg`` spans the width; pixel ``(v, u)`` is centred at
     ``(u + 0.5 - W/2, v + 0.5 - H/2)`` in focal-plane units (:func:`pinhole_camera_rays`).
@@ -93,12 +96,12 @@ def view_rays(dem: Dem, cameras: list[Camera], height: int, width: int,
         rot = _camera_to_enu(yaw, cam.pitch_deg, torch.float64, device, roll_deg=cam.roll_deg)
         origins.append(torch.tensor([x, y, z], dtype=torch.float64, device=device))
         dirs.append(rays @ rot.t())
-    return torch.stack(origins).float(), torch.stack(dirs).float()
+    return torch.stack(origins), torch.stack(dirs).float()
 
 
 def panorama_rays(dem: Dem, camera: Camera, height: int, width: int, vfov_deg: float = 180.0,
                   device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
-    """Origin ``(3,)`` and unit directions ``(H, W, 3)`` of an equirectangular panorama.
+    """Origin ``(3,)`` (float64) and unit directions ``(H, W, 3)`` of an equirectangular panorama.
 
     Column ``j`` looks at bearing ``yaw + 180 + 360 j / W``; rows span ``[-vfov/2, vfov/2]``
     around the horizon (:func:`crossview.geometry.rays.row_elevation_deg`).
@@ -113,7 +116,7 @@ def panorama_rays(dem: Dem, camera: Camera, height: int, width: int, vfov_deg: f
     dirs = torch.stack([torch.cos(elev) * torch.sin(bearing),
                         torch.cos(elev) * torch.cos(bearing),
                         torch.sin(elev).expand(-1, width)], dim=-1)
-    return torch.tensor([x, y, z], device=device).float(), dirs.float()
+    return torch.tensor([x, y, z], dtype=torch.float64, device=device), dirs.float()
 
 
 def solar_position(lat: float, day_of_year: float, solar_hour: float) -> tuple[float, float]:

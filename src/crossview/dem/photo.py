@@ -117,7 +117,7 @@ def shade(dem: Dem, origins: Tensor, directions: Tensor, rng: Tensor, texture: T
     photos = []
     kappa = curvature_per_m(getattr(config, "refraction", 0.13))
     for v, (style, seed) in enumerate(zip(styles, seeds, strict=True)):
-        o, d, r = origins[v], directions[v], rng[v]
+        o, d, r = origins[v].float(), directions[v], rng[v]   # float32: enough for shading
         north = dem.north_offset_deg(float(o[0]), float(o[1]))
         sun = direction_enu(style.sun_azimuth_deg, style.sun_elevation_deg, north).to(dev)
         low = 1.0 - min(max(style.sun_elevation_deg, 0.0), 30.0) / 30.0   # 1 at the horizon

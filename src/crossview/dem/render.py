@@ -153,7 +153,7 @@ def classify_rgb(rgb: Tensor) -> Tensor:
 def hit_points(origins: Tensor, directions: Tensor, rng: Tensor) -> Tensor:
     """Local ``(V, H, W, 3)`` points where the rays meet the terrain (NaN on sky)."""
     r = torch.where(torch.isfinite(rng), rng, torch.full_like(rng, math.nan))
-    return origins[:, None, None, :] + directions * r.unsqueeze(-1)
+    return (origins[:, None, None, :] + directions * r.unsqueeze(-1)).float()
 
 
 def render_rays(dem: Dem, origins: Tensor, directions: Tensor,

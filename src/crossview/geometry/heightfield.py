@@ -124,9 +124,8 @@ def _patch_coords(grid: GridSpec, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]
 
 
 def _corners(height: Tensor, cols: int, i: Tensor, j: Tensor) -> tuple[Tensor, ...]:
-    flat = height.reshape(-1)
-    k = i * cols + j
-    return flat[k], flat[k + 1], flat[k + cols], flat[k + cols + 1]
+    flat, k = height.reshape(-1), (i * cols + j).reshape(-1)
+    return tuple(flat.index_select(0, k + o).reshape(i.shape) for o in (0, 1, cols, cols + 1))
 
 
 def _patch_value(height: Tensor, cols: int, i: Tensor, j: Tensor, fa: Tensor, fb: Tensor
@@ -153,7 +152,8 @@ def cast_heightfield(pyramid: HeightPyramid, origins: Tensor, directions: Tensor
 
     Args:
         pyramid: The surface (:func:`build_pyramid`), on the rays' device.
-        origins: ``(N, 3)`` or ``(3,)`` ray origins in the grid's local metres.
+        origins: ``(N, 3)`` or ``(3,)`` ray origins in the grid's local metres (float64 keeps
+            them exact; the march itself runs in float32).
         directions: ``(N, 3)`` unit directions (east, north, up).
         curvature: :func:`curvature_per_m` (0 = flat Earth).
         max_range_m: Ignore intersections farther than this (``None``: no limit).
@@ -165,76 +165,110 @@ def cast_heightfield(pyramid: HeightPyramid, origins: Tensor, directions: Tensor
     """
     origins, directions = _check_rays(origins, directions)
     g = pyramid.grid
-    n = directions.shape[0]
-    result = torch.full((n,), math.inf, device=directions.device)
-    const, live = _ray_constants(g, origins.float(), directions.float(), curvature,
+    result = torch.full((directions.shape[0],), _MISS, device=directions.device)
+    const, live = _ray_constants(g, origins.double(), directions.float(), curvature,
                                  max_range_m, start_m)
-    if live.numel() == 0:
-        return result
-    march = _March(pyramid, const)
-    step_limit = 4 * (g.rows + g.cols) * (pyramid.levels + 1) + 16
-    for _ in range(step_limit):
-        finished, hit_r = march.step()
-        if bool(finished.any()):
-            result[live[finished]] = hit_r[finished]
-            march.done |= finished
-            keep = torch.nonzero(~march.done).squeeze(1)
-            if keep.numel() == 0:
-                return result
-            if keep.numel() < 0.7 * finished.numel():   # compact when worth a copy
-                live = live[keep]
+    if live.numel():
+        march = _March(pyramid, const)
+        step_limit = 4 * (g.rows + g.cols) * (pyramid.levels + 1) + 16
+        for _ in range(step_limit):
+            march.step()
+            remaining = int(march.done.numel() - march.done.sum())
+            if remaining < 0.6 * march.done.numel():   # compaction costs a few steps' worth
+                finished = torch.nonzero(march.done).squeeze(1)
+                result.index_copy_(0, live.index_select(0, finished),
+                                   march.hit.index_select(0, finished))
+                if remaining == 0:
+                    break
+                keep = torch.nonzero(~march.done).squeeze(1)
+                live = live.index_select(0, keep)
                 march.compact(keep)
-    # Every step descends, advances to a new block or ends a ray, so this is unreachable.
-    raise RuntimeError(f"cast_heightfield: rays still marching after {step_limit} steps")
+        else:  # every step descends, advances to a new block or ends a ray: unreachable
+            raise RuntimeError(f"cast_heightfield: rays still marching after {step_limit} steps")
+    return torch.where(result < _MISS, result, torch.full_like(result, math.inf))
 
 
+_MISS = 1.0e30
+"""Range of a ray that meets nothing, inside the march (finite: ``inf * 0`` would be NaN)."""
 # Rows of the per-ray constant table of a march.
-_A0, _B0, _DA, _DB, _OZ, _DZ, _KAP, _END, _INV_A, _INV_B, _UP_A, _UP_B, _VERTEX, _ZV = range(14)
+# The origin's patch coordinates are split into an integer part and a fraction in [0, 1), so
+# float32 keeps them to 1e-7 of a cell: positions relative to blocks and patches are then
+# computed from small numbers (a ray grazing the ground near the camera would otherwise move by
+# centimetres with a millimetre of rounding).
+# Likewise the origin height keeps its float32 rounding error (``_OZL``) for the patch test.
+_IA, _FA, _IB, _FB, _DA, _DB, _OZ, _DZ, _KAP, _END, _INV_A, _INV_B, _UP_A, _UP_B, _SGN_A, \
+    _SGN_B, _VERTEX, _ZV, _OZL = range(19)
 
 
 def _ray_constants(g: GridSpec, o: Tensor, d: Tensor, curvature: float,
                    max_range_m: float | None, start_m: float) -> tuple[Tensor, Tensor]:
-    """Per-ray constants ``(14, M)`` of the rays that can meet the grid, and their indices."""
+    """Per-ray constants ``(20, M)`` of the rays that can meet the grid, and their indices.
+
+    The last row is the start range; ``o`` is float64, ``d`` float32.
+    """
     a0, b0 = _patch_coords(g, o[:, 0], o[:, 1])
+    ia, ib = torch.floor(a0), torch.floor(b0)
     da, db = d[:, 0] / g.cell_m, -d[:, 1] / g.cell_m
     kap = curvature * (d[:, 0] ** 2 + d[:, 1] ** 2)
     # Entry into / exit from the sampled rectangle (slab method), clipped to the range limits.
-    ra, rb = _slab(a0, da, g.cols - 1.0), _slab(b0, db, g.rows - 1.0)
-    start = torch.maximum(torch.maximum(ra[0], rb[0]), torch.full_like(a0, start_m))
+    ra, rb = _slab(a0, da.double(), g.cols - 1.0), _slab(b0, db.double(), g.rows - 1.0)
+    start = torch.maximum(torch.maximum(ra[0], rb[0]), torch.full_like(a0, start_m)).float()
     far = min(max_range_m, _FAR_M) if max_range_m is not None else _FAR_M
-    end = torch.minimum(torch.minimum(ra[1], rb[1]), torch.full_like(a0, far))
+    end = torch.minimum(torch.minimum(ra[1], rb[1]), torch.full_like(a0, far)).float()
     # A ray along a grid axis never leaves its block that way: a huge inverse with a "forward"
     # side makes the exit range there far beyond any other.
     inv_a = torch.where(da == 0, torch.full_like(da, 1e30), 1.0 / torch.where(da == 0, 1.0, da))
     inv_b = torch.where(db == 0, torch.full_like(db, 1e30), 1.0 / torch.where(db == 0, 1.0, db))
     vertex = torch.where(kap > 0, -d[:, 2] / (2 * kap).clamp(min=1e-30), torch.full_like(kap, -1))
     vertex = vertex.clamp(max=_FAR_M)
-    zv = o[:, 2] + d[:, 2] * vertex + kap * vertex * vertex
-    const = torch.stack([a0, b0, da, db, o[:, 2], d[:, 2], kap, end, inv_a, inv_b,
-                         (da >= 0).float(), (db >= 0).float(), vertex, zv, start])
+    oz = o[:, 2].float()
+    zv = oz + d[:, 2] * vertex + kap * vertex * vertex
+    forward_a, forward_b = (da >= 0).float(), (db >= 0).float()
+    const = torch.stack([ia.float(), (a0 - ia).float(), ib.float(), (b0 - ib).float(), da, db,
+                         oz, d[:, 2], kap, end, inv_a, inv_b,
+                         forward_a, forward_b, 2 * forward_a - 1, 2 * forward_b - 1, vertex, zv,
+                         (o[:, 2] - oz.double()).float(), start])
     live = torch.nonzero(start < end).squeeze(1)
-    return const[:, live], live
+    return const.index_select(1, live), live
+
+
+def _above(a: Tensor, b: Tensor) -> Tensor:
+    """``(a > b)`` as float 0/1.
+
+    Selections blend with ``torch.lerp`` by such weights (exact at 0 and 1): on the CPU,
+    ``torch.where`` costs some 50 times an addition.
+    """
+    return (a > b).float()
 
 
 class _March:
-    """State of the rays of one :func:`cast_heightfield` call (vectorised, compactable)."""
+    """State of the rays of one :func:`cast_heightfield` call (vectorised, compactable).
+
+    Block indices and levels are stored as float32 (exact integers), so that every selection is a
+    ``lerp`` with a 0/1 weight.
+    """
 
     def __init__(self, pyr: HeightPyramid, const_and_start: Tensor) -> None:
-        self.pyr = pyr
+        self.pyr, g = pyr, pyr.grid
         self.const, start = const_and_start[:-1], const_and_start[-1]
         c = self.const
-        self.sgn_a = torch.where(c[_DA] >= 0, 1, -1).to(torch.int32)
-        self.sgn_b = torch.where(c[_DB] >= 0, 1, -1).to(torch.int32)
         self.r, self.z = start, self._z(start)
         # Start at level 0 in the patch of the entry point: the camera's own patch usually
         # holds surface at the ray's height, so starting at the top would only descend.
-        g = pyr.grid
-        self.bx = torch.floor(c[_A0] + c[_DA] * start).clamp(0, g.cols - 2).to(torch.int32)
-        self.by = torch.floor(c[_B0] + c[_DB] * start).clamp(0, g.rows - 2).to(torch.int32)
-        self.level = torch.zeros_like(self.bx)
-        self.done = torch.zeros_like(self.bx, dtype=torch.bool)
-        self.offsets = pyr.offsets.to(torch.int32)
-        self.top_level = pyr.levels - 1
+        self.bx = (c[_IA] + torch.floor(c[_FA] + c[_DA] * start)).clamp(0, g.cols - 2)
+        self.by = (c[_IB] + torch.floor(c[_FB] + c[_DB] * start)).clamp(0, g.rows - 2)
+        self.level = torch.zeros_like(start)
+        self.done = torch.zeros_like(start, dtype=torch.bool)
+        self.hit = torch.full_like(start, _MISS)
+        dev = start.device
+        levels = torch.arange(pyr.levels, device=dev)
+        self.pow2 = torch.ldexp(torch.ones(pyr.levels, device=dev), levels)
+        self.cols = pyr.level_cols.float()
+        self.rows = pyr.level_rows.float()
+        # Flat block indices are exact in float32 below 2**24 blocks, else built in float64.
+        self.flat_dtype = torch.float32 if pyr.maxima.numel() < 2**24 else torch.float64
+        self.offsets = pyr.offsets.to(self.flat_dtype)
+        self.top_level = float(pyr.levels - 1)
         self.top_m = pyr.top_m
 
     def _z(self, r: Tensor) -> Tensor:
@@ -243,65 +277,67 @@ class _March:
 
     def compact(self, keep: Tensor) -> None:
         """Keep only rays ``keep`` (indices into the current arrays)."""
-        self.const = self.const[:, keep]
-        for name in ("sgn_a", "sgn_b", "r", "z", "bx", "by", "level", "done"):
-            setattr(self, name, getattr(self, name)[keep])
+        self.const = self.const.index_select(1, keep)
+        for name in ("r", "z", "bx", "by", "level", "done", "hit"):
+            setattr(self, name, getattr(self, name).index_select(0, keep))
 
-    def step(self) -> tuple[Tensor, Tensor]:
-        """Advance every ray once; returns newly finished flags and hit ranges (``inf``: miss)."""
-        c, g, pyr = self.const, self.pyr.grid, self.pyr
+    def step(self) -> None:
+        """Advance every ray once (finished rays keep ``done``; their state is don't-care)."""
+        c, pyr = self.const, self.pyr
         level, bx, by, r = self.level, self.bx, self.by, self.r
-        size = torch.ldexp(torch.ones_like(r), level)
+        li = level.to(torch.int32)
+        size = self.pow2.index_select(0, li)
         # Range at which the ray leaves its block through an a-side or a b-side.
-        ra = ((bx.float() + c[_UP_A]) * size - c[_A0]) * c[_INV_A]
-        rb = ((by.float() + c[_UP_B]) * size - c[_B0]) * c[_INV_B]
-        via_a = ra <= rb
+        ra = ((bx + c[_UP_A]) * size - c[_IA] - c[_FA]) * c[_INV_A]
+        rb = ((by + c[_UP_B]) * size - c[_IB] - c[_FB]) * c[_INV_B]
+        via_a = 1.0 - _above(ra, rb)
         r_exit = torch.minimum(torch.minimum(ra, rb), c[_END])
         z_exit = self._z(r_exit)
         # Lowest point of the ray parabola over [r, r_exit]: an end, or its vertex inside.
         z_lo = torch.minimum(self.z, z_exit)
-        vertex_in = (c[_VERTEX] > r) & (c[_VERTEX] < r_exit)
-        z_lo = torch.where(vertex_in, torch.minimum(z_lo, c[_ZV]), z_lo)
-        cols = ((g.cols - 2) >> level) + 1
-        rows = ((g.rows - 2) >> level) + 1
-        # Finished rays waiting for compaction may point outside the grid: clamp their index.
-        flat = (self.offsets[level] + by * cols + bx).clamp_(0, pyr.maxima.numel() - 1)
-        skip = z_lo > pyr.maxima[flat]
-        hit_r = torch.full_like(r, math.inf)
-        at_patch = torch.nonzero(~skip & (level == 0) & ~self.done).squeeze(1)
-        if at_patch.numel():
-            tau = _patch_root(pyr, c[:, at_patch], r[at_patch], r_exit[at_patch],
-                              bx[at_patch], by[at_patch])
-            hit_r[at_patch] = r[at_patch] + tau
-            skip[at_patch] = ~torch.isfinite(tau)   # no intersection: move on like a skip
+        vertex_in = _above(c[_VERTEX], r) * _above(r_exit, c[_VERTEX])
+        z_lo = torch.lerp(z_lo, torch.minimum(z_lo, c[_ZV]), vertex_in)
+        cols, rows = self.cols.index_select(0, li), self.rows.index_select(0, li)
+        flat = self.offsets.index_select(0, li) + (by * cols + bx).to(self.flat_dtype)
+        flat = flat.clamp_(0, pyr.maxima.numel() - 1).long()  # finished rays may point outside
+        clear = _above(z_lo, pyr.maxima.index_select(0, flat))
+        # At level 0 a block that is not clear is a patch: intersect it exactly.
+        at_patch = (1.0 - clear) * (1.0 - level.clamp(max=1.0))
+        tau = _patch_root(pyr, c, r, r_exit, bx, by)
+        hit = at_patch * _above(torch.full_like(tau, 0.5 * _MISS), tau)
+        skip = clear + at_patch - hit              # clear, or a patch the ray passes over
+        hit_r = torch.lerp(torch.full_like(r, _MISS), r + tau, hit)
         # Skipping rays move to the next block along their path (an integer step: progress).
-        nbx = torch.where(skip & via_a, bx + self.sgn_a, bx)
-        nby = torch.where(skip & ~via_a, by + self.sgn_b, by)
-        gone = skip & ((r_exit >= c[_END]) | (nbx < 0) | (nby < 0) | (nbx >= cols) |
-                       (nby >= rows))
+        step_a = skip * via_a
+        nbx = bx + step_a * c[_SGN_A]
+        nby = by + (skip - step_a) * c[_SGN_B]
+        outside = torch.maximum(torch.maximum(_above(-nbx, 0.5), _above(-nby, 0.5)),
+                                torch.maximum(_above(nbx + 0.5, cols), _above(nby + 0.5, rows)))
+        gone = skip * torch.maximum(outside, 1.0 - _above(c[_END], r_exit))
         # Climb a level when the step left the parent block (the parent is then a new block);
-        # descend into the child block that holds the ray's position when the block is not
-        # clear.
-        climb = skip & (level < self.top_level) & (((nbx >> 1) != (bx >> 1)) |
-                                                  ((nby >> 1) != (by >> 1)))
-        down = ~skip & (level > 0)
+        # descend into the child block that holds the ray's position when it is not clear.
+        pbx, pby = torch.floor(nbx * 0.5), torch.floor(nby * 0.5)
+        moved = torch.maximum((pbx - torch.floor(bx * 0.5)).abs(),
+                              (pby - torch.floor(by * 0.5)).abs())
+        climb = skip * moved * _above(self.top_level - 0.5, level)
+        down = (1.0 - skip) * level.clamp(max=1.0)
         half = size * 0.5
-        below = (level - 1).clamp(min=0)
-        cbx = torch.floor((c[_A0] + c[_DA] * r) / half).to(torch.int32)
-        cby = torch.floor((c[_B0] + c[_DB] * r) / half).to(torch.int32)
-        cbx = torch.minimum(torch.maximum(cbx, 2 * bx), torch.minimum(2 * bx + 1, ((
-            g.cols - 2) >> below)))
-        cby = torch.minimum(torch.maximum(cby, 2 * by), torch.minimum(2 * by + 1, ((
-            g.rows - 2) >> below)))
-        self.level = level + climb.to(torch.int32) - down.to(torch.int32)
-        self.bx = torch.where(down, cbx, torch.where(climb, nbx >> 1, nbx))
-        self.by = torch.where(down, cby, torch.where(climb, nby >> 1, nby))
-        self.r = torch.where(skip, r_exit, r)
-        self.z = torch.where(skip, z_exit, self.z)
+        below = (li - 1).clamp(min=0)
+        cbx = torch.floor((c[_IA] + (c[_FA] + c[_DA] * r)) / half)
+        cbx = torch.minimum(torch.maximum(cbx, 2 * bx),
+                            torch.minimum(2 * bx + 1, self.cols.index_select(0, below) - 1))
+        cby = torch.floor((c[_IB] + (c[_FB] + c[_DB] * r)) / half)
+        cby = torch.minimum(torch.maximum(cby, 2 * by),
+                            torch.minimum(2 * by + 1, self.rows.index_select(0, below) - 1))
+        self.level = level + climb - down
+        self.bx = torch.lerp(torch.lerp(nbx, pbx, climb), cbx, down)
+        self.by = torch.lerp(torch.lerp(nby, pby, climb), cby, down)
+        self.r = torch.lerp(r, r_exit, skip)
+        self.z = torch.lerp(self.z, z_exit, skip)
         # A rising ray above the highest surface can never come back down onto it.
-        escaped = (self.z > self.top_m) & (c[_DZ] + 2 * c[_KAP] * self.r >= 0)
-        finished = (torch.isfinite(hit_r) | gone | escaped) & ~self.done
-        return finished, hit_r
+        escaped = _above(self.z, self.top_m) * (1.0 - _above(0.0, c[_DZ] + 2 * c[_KAP] * self.r))
+        self.hit = torch.minimum(self.hit, torch.maximum(hit_r, self.done.float() * _MISS))
+        self.done |= (torch.maximum(torch.maximum(hit, gone), escaped) > 0.5)
 
 
 def _slab(p0: Tensor, dp: Tensor, hi: float) -> tuple[Tensor, Tensor]:
@@ -315,38 +351,41 @@ def _slab(p0: Tensor, dp: Tensor, hi: float) -> tuple[Tensor, Tensor]:
     return lo, up
 
 
-def _patch_root(pyr: HeightPyramid, const: Tensor, r0: Tensor, r1: Tensor, j: Tensor, i: Tensor
-                ) -> Tensor:
-    """First ``tau`` in ``[0, r1 - r0]`` where the ray meets patch ``(i, j)``; ``inf`` if none.
+def _patch_root(pyr: HeightPyramid, const: Tensor, r0: Tensor, r1: Tensor, bx: Tensor,
+                by: Tensor) -> Tensor:
+    """First ``tau`` in ``[0, r1 - r0]`` where each ray meets patch ``(by, bx)``; ``_MISS`` if none.
 
     Along the ray the bilinear patch is a quadratic in the range, and so is the ray height:
     their difference ``F(tau) = F0 + F1 tau + F2 tau**2`` is expanded around the entry ``r0``
-    (small numbers, no cancellation) and its first root is taken with the stable formula.
+    (small numbers: the ray height enters relative to the patch corner, ``oz - h00``, which
+    float32 subtracts exactly) and its first root is taken with the stable formula. Computed for
+    every ray (cheaper than gathering those at a patch); other rays' results are ignored.
     """
-    # In float64: at grazing incidence a height rounding of 0.25 mm (float32 near 3000 m)
-    # would move the hit by centimetres. Only the rays at a patch take this path.
-    a0, b0, da, db, oz, dz, kap = const[[_A0, _B0, _DA, _DB, _OZ, _DZ, _KAP]].double()
-    h00, h01, h10, h11 = (h.double() for h in _corners(pyr.height, pyr.grid.cols, i.long(),
-                                                        j.long()))
-    r0, r1 = r0.double(), r1.double()
-    fa = a0 + da * r0 - j
-    fb = b0 + db * r0 - i
+    g = pyr.grid
+    j = bx.clamp(0, g.cols - 2)
+    i = by.clamp(0, g.rows - 2)
+    h00, h01, h10, h11 = _corners(pyr.height, g.cols, i.long(), j.long())
+    da, db, dz, kap = const[_DA], const[_DB], const[_DZ], const[_KAP]
+    fa = (const[_IA] - j) + (const[_FA] + da * r0)
+    fb = (const[_IB] - i) + (const[_FB] + db * r0)
     e, f, c = h01 - h00, h10 - h00, h11 - h10 - h01 + h00
-    f0 = oz + r0 * (dz + kap * r0) - (h00 + e * fa + f * fb + c * fa * fb)
+    f0 = (const[_OZ] - h00) + const[_OZL] + r0 * (dz + kap * r0) - (e * fa + f * fb
+                                                                      + c * fa * fb)
     f1 = (dz + 2 * kap * r0) - (e * da + f * db + c * (fa * db + fb * da))
     f2 = kap - c * da * db
     span = r1 - r0
     disc = f1 * f1 - 4 * f2 * f0
-    sq = torch.sqrt(disc.clamp(min=0))
-    q = -0.5 * (f1 + torch.where(f1 >= 0, sq, -sq))
-    safe_q = torch.where(q == 0, torch.ones_like(q), q)
-    safe_f2 = torch.where(f2 == 0, torch.ones_like(f2), f2)
-    t1 = torch.where((f2 != 0) & (disc >= 0), q / safe_f2, torch.full_like(q, math.inf))
-    t2 = torch.where((q != 0) & (disc >= 0), f0 / safe_q, torch.full_like(q, math.inf))
-    t1 = torch.where((t1 >= 0) & (t1 <= span), t1, torch.full_like(t1, math.inf))
-    t2 = torch.where((t2 >= 0) & (t2 <= span), t2, torch.full_like(t2, math.inf))
-    tau = torch.minimum(t1, t2)
-    return torch.where(f0 <= 0, torch.zeros_like(tau), tau).float()
+    q = -0.5 * (f1 + torch.copysign(disc.clamp(min=0).sqrt(), f1))
+    # Both roots (q / f2 and f0 / q); NaN / inf from zero divisors and roots outside [0, span]
+    # or of a negative discriminant are pushed to _MISS.
+    bad = _above(0.0, disc)
+    roots = []
+    for t in (q / f2, f0 / q):
+        t = torch.nan_to_num(t, nan=_MISS, posinf=_MISS, neginf=_MISS)
+        out = torch.maximum(torch.maximum(_above(0.0, t), _above(t, span)), bad)
+        roots.append(torch.maximum(t, out * _MISS))
+    tau = torch.minimum(roots[0], roots[1])
+    return tau * _above(f0, 0.0)         # the entry already at or under the surface: tau = 0
 
 
 def cast_heightfield_reference(height: Tensor, grid: GridSpec, origins: Tensor,
@@ -357,6 +396,7 @@ def cast_heightfield_reference(height: Tensor, grid: GridSpec, origins: Tensor,
 
     Samples every ray every ``step_m`` metres of range (default an eighth of a cell) up to
     ``max_range_m``, takes the first sample at or below the surface and bisects the last step.
+    A ray stops early only when it has left the grid or risen above its highest sample.
     Slow (for tests and benchmarks); may miss features thinner than a step at grazing angles.
     """
     origins, directions = _check_rays(origins, directions)
@@ -384,15 +424,26 @@ def _reference_chunk(h: Tensor, grid: GridSpec, o: Tensor, d: Tensor, curvature:
         return z <= bilinear_height(h, grid, x, y)        # NaN (no surface) compares False
 
     n = o.shape[0]
+    a0, b0 = _patch_coords(grid, o[:, 0], o[:, 1])
+    exit_r = torch.minimum(_slab(a0, d[:, 0] / grid.cell_m, grid.cols - 1.0)[1],
+                           _slab(b0, -d[:, 1] / grid.cell_m, grid.rows - 1.0)[1])
+    top = float(torch.nan_to_num(h, nan=-math.inf).max())
     first = torch.full((n,), -1, dtype=torch.long, device=o.device)
+    alive = torch.ones(n, dtype=torch.bool, device=o.device)
     block = 256
     for lo in range(0, steps.numel(), block):
-        pending = torch.nonzero(first < 0).squeeze(1)
+        pending = torch.nonzero((first < 0) & alive).squeeze(1)
         if pending.numel() == 0:
             break
-        hit = below(pending, steps[lo:lo + block].unsqueeze(0).expand(pending.numel(), -1))
+        r = steps[lo:lo + block]
+        hit = below(pending, r.unsqueeze(0).expand(pending.numel(), -1))
         any_hit = hit.any(1)
         first[pending[any_hit]] = lo + hit[any_hit].float().argmax(1)
+        # Off the grid, or above every sample and rising: nothing more to meet.
+        last = r[-1]
+        z_last = o[pending, 2] + d[pending, 2] * last + kap[pending] * last * last
+        rising = d[pending, 2] + 2 * kap[pending] * last >= 0
+        alive[pending] = (last < exit_r[pending]) & ~((z_last > top) & rising)
     found = first >= 0
     hi = torch.where(found, steps[first.clamp(min=0)], torch.zeros_like(kap))
     lo_r = torch.where(first > 0, steps[(first - 1).clamp(min=0)], torch.zeros_like(kap))
