@@ -67,7 +67,7 @@ class RenderConfig(Config):
     silhouette_threshold: float = 0.1
     """Relative depth jump (``|d1 - d2| / min(d1, d2)``) that makes a silhouette edge."""
     chunk_rays: int = 1 << 20
-    """Rays marched together (memory: about 150 bytes each)."""
+    """Rays marched together (memory: a few hundred bytes each while marching)."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.refraction) and self.refraction <= 1.0):
