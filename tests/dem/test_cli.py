@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from crossview.cli import main
 from crossview.data.layouts import load_layout
 from crossview.dem import Camera, render_views
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["crossview", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
+from tests.cli.test_geo import run_cli
 
 
 def test_info_prints_extent_resolution_crs_and_elevations(monkeypatch, capsys, dem_dir):
