@@ -51,6 +51,7 @@ def _register_all() -> None:
     # inside the command functions so that ``crossview --help`` is fast.
     from crossview.cli import (  # noqa: F401  (imported for their registrations)
         data_cmds,
+        dem_cmds,
         demo_cmds,
         eval_cmds,
         geo_cmds,

@@ -228,6 +228,48 @@ def geodesic_distance_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2:
     return _out(np.asarray(dist, dtype=float))
 
 
+@dataclass(frozen=True)
+class CrsUnits:
+    """Units of a coordinate reference system's axes (:func:`crs_units`)."""
+
+    geographic: bool
+    """Horizontal coordinates are angles (degrees), not lengths."""
+    horizontal_name: str
+    """Name of the horizontal unit (``"metre"``, ``"US survey foot"``, ``"degree"``)."""
+    horizontal_m: float | None
+    """Metres per horizontal unit (``None`` when geographic)."""
+    vertical_name: str | None = None
+    """Name of the vertical unit when the CRS has a vertical axis (compound or 3-D CRS)."""
+    vertical_m: float | None = None
+    """Metres per vertical unit (``None`` without a vertical axis)."""
+
+
+def crs_units(crs: str) -> CrsUnits:
+    """Axis units of ``crs`` (an EPSG code such as ``"EPSG:32613"``, WKT or a PROJ string)."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        parsed = CRS.from_user_input(crs)
+    except CRSError as err:
+        raise ConfigError(f"crs: cannot parse {str(crs)[:80]!r} ({err})") from None
+    parts = parsed.sub_crs_list if parsed.is_compound else [parsed]
+    horizontal = next((p for p in parts if not p.is_vertical), parsed)
+    vertical = next((p for p in parts if p.is_vertical), None)
+    h_axis = horizontal.axis_info[0] if horizontal.axis_info else None
+    v_axis = vertical.axis_info[0] if vertical is not None and vertical.axis_info else None
+    if v_axis is None and not parsed.is_compound and len(parsed.axis_info) == 3:
+        v_axis = parsed.axis_info[2]  # a 3-D CRS: its third axis is the height
+    geographic = bool(horizontal.is_geographic)
+    return CrsUnits(
+        geographic=geographic,
+        horizontal_name=h_axis.unit_name if h_axis else "unknown",
+        horizontal_m=None if geographic or h_axis is None else float(h_axis.unit_conversion_factor),
+        vertical_name=v_axis.unit_name if v_axis else None,
+        vertical_m=float(v_axis.unit_conversion_factor) if v_axis else None,
+    )
+
+
 def metres_to_pixels(offset_m: ArrayLike, ground_resolution_m: float) -> ArrayLike:
     """Convert a ground offset in metres to tile pixels at ``ground_resolution_m`` metres/pixel."""
     return _out(np.asarray(offset_m, dtype=float) / _check_resolution(ground_resolution_m))

@@ -69,23 +69,29 @@ def pinhole_camera_rays(height: int, width: int, fov_deg: float,
 
 def camera_to_enu(yaw_deg: float | Tensor, pitch_deg: float | Tensor = 0.0,
                   dtype: torch.dtype = torch.float64,
-                  device: torch.device | str = "cpu") -> Tensor:
+                  device: torch.device | str = "cpu", *,
+                  roll_deg: float | Tensor = 0.0) -> Tensor:
     """Rotation ``(..., 3, 3)`` from the camera frame (right, up, forward) to ENU.
 
     Its columns are the camera's right, up and forward axes in (east, north, up) coordinates.
     ``yaw_deg`` is the bearing of the optical axis (clockwise from north), ``pitch_deg`` its
-    elevation above the horizon; no roll. Both broadcast (``(N,)`` tensors give ``(N, 3, 3)``).
+    elevation above the horizon and ``roll_deg`` a turn about it, positive clockwise as seen from
+    behind the camera (its right side goes down, so the horizon in the image turns
+    counter-clockwise). All three broadcast (``(N,)`` tensors give ``(N, 3, 3)``).
     The camera frame is left-handed (x right, y up, z forward, like image pixels), so the matrix
     has determinant -1.
     """
     yaw = torch.deg2rad(torch.as_tensor(yaw_deg, dtype=torch.float64, device=device))
     pitch = torch.deg2rad(torch.as_tensor(pitch_deg, dtype=torch.float64, device=device))
-    yaw, pitch = torch.broadcast_tensors(yaw, pitch)
+    roll = torch.deg2rad(torch.as_tensor(roll_deg, dtype=torch.float64, device=device))
+    yaw, pitch, roll = torch.broadcast_tensors(yaw, pitch, roll)
     zero = torch.zeros_like(yaw)
     forward = torch.stack([torch.cos(pitch) * torch.sin(yaw), torch.cos(pitch) * torch.cos(yaw),
                            torch.sin(pitch)], dim=-1)
     right = torch.stack([torch.cos(yaw), -torch.sin(yaw), zero], dim=-1)
     up = torch.linalg.cross(right, forward)
+    c, s = torch.cos(roll).unsqueeze(-1), torch.sin(roll).unsqueeze(-1)
+    right, up = c * right - s * up, s * right + c * up
     return torch.stack([right, up, forward], dim=-1).to(dtype)
 
 
@@ -102,12 +108,14 @@ def direction_bearing_elevation_deg(dirs: Tensor) -> tuple[Tensor, Tensor]:
 
 def pinhole_ray_directions(height: int, width: int, fov_deg: float, yaw_deg: float = 0.0,
                            pitch_deg: float = 0.0, dtype: torch.dtype = torch.float32,
-                           device: torch.device | str = "cpu") -> Tensor:
+                           device: torch.device | str = "cpu", *,
+                           roll_deg: float = 0.0) -> Tensor:
     """Return unit ray directions ``(H, W, 3)`` (east, north, up) of a pinhole camera.
 
     ``fov_deg`` is the horizontal field of view; square pixels; the optical axis points at bearing
-    ``yaw_deg`` (clockwise from north) and ``pitch_deg`` above the horizon; no roll.
+    ``yaw_deg`` (clockwise from north) and ``pitch_deg`` above the horizon, turned by
+    ``roll_deg`` about itself (:func:`camera_to_enu`).
     """
     cam = pinhole_camera_rays(height, width, fov_deg, torch.float64, device)
-    rot = camera_to_enu(yaw_deg, pitch_deg, torch.float64, device)
+    rot = camera_to_enu(yaw_deg, pitch_deg, torch.float64, device, roll_deg=roll_deg)
     return (cam @ rot.transpose(-1, -2)).to(dtype)

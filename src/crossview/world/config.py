@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 from crossview.config import Config
 from crossview.errors import ConfigError
-
-MAX_AUTO_WORKERS = 8
-"""Cap of the automatic worker count: each worker holds its own render buffers."""
-
-
-def usable_cores(cap: int | None = None) -> int:
-    """CPU cores this process may run on (its affinity mask, not the machine's core count)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n = os.cpu_count() or 1
-    return max(1, min(n, cap) if cap else n)
+from crossview.parallel import MAX_AUTO_WORKERS, usable_cores
 
 
 @dataclasses.dataclass

@@ -6,22 +6,18 @@ files exist (resumable) -> layout metadata and ground truth tables written last.
 seeds its own generators from ``(seed, region, kind, index)``, so a resumed run, and a run
 with any number of worker processes, writes the same bytes as an uninterrupted serial one.
 
-Workers (``WorldConfig.workers``) are forked after the scenes exist, so they share the scene
-layers copy-on-write instead of regenerating or receiving them; each renders with one torch
-thread (the serial path too: the same thread count keeps the floating-point results equal).
+Workers (``WorldConfig.workers``, :func:`crossview.parallel.run_jobs`) are forked after the
+scenes exist, so they share the scene layers copy-on-write instead of regenerating or receiving
+them; each renders with one torch thread (the serial path too: the same thread count keeps the
+floating-point results equal).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import logging
-import multiprocessing
-import signal
-import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +33,7 @@ from crossview.io import (
     write_json_atomic,
     write_text_atomic,
 )
-from crossview.progress import track
+from crossview.parallel import mp_context, run_jobs, usable_workers
 from crossview.world import materials as M
 from crossview.world.appearance import aerial_condition, ground_condition
 from crossview.world.config import WorldConfig
@@ -114,7 +110,7 @@ def _regions(cfg: WorldConfig, writer: WorldWriter | None = None) -> list[Region
     workers = min(_usable_workers(cfg), len(names))
     if workers > 1:
         # VIGOR: one scene per city, generated side by side (each is seeded on its own).
-        with _mp_context().Pool(workers) as pool:
+        with mp_context().Pool(workers) as pool:
             scenes = pool.starmap(generate_scene, [(params, seed) for seed in seeds], chunksize=1)
     else:
         scenes = [generate_scene(params, seed) for seed in seeds]
@@ -124,7 +120,7 @@ def _regions(cfg: WorldConfig, writer: WorldWriter | None = None) -> list[Region
 
 def _usable_workers(cfg: WorldConfig) -> int:
     """``cfg.resolved_workers``, or 1 inside a daemonic process (which may not have children)."""
-    return 1 if multiprocessing.current_process().daemon else cfg.resolved_workers
+    return usable_workers(cfg.resolved_workers)
 
 
 _Job = tuple[str, int]
@@ -137,7 +133,7 @@ _STATE: dict[str, Any] = {}
 def _render_all(cfg: WorldConfig, out: Path, regions: list[Region], tiles: list[TileJob],
                 grounds: list[GroundJob]) -> None:
     """Render every job whose files are not all there yet, serially or in a process pool."""
-    _set_state(cfg, out, regions, tiles, grounds)
+    _STATE.update(cfg=cfg, out=out, regions=regions, tiles=tiles, grounds=grounds)
     try:
         pending: list[_Job] = [("tile", i) for i, t in enumerate(tiles)
                                if not _done(_tile_files(out, t))]
@@ -146,73 +142,10 @@ def _render_all(cfg: WorldConfig, out: Path, regions: list[Region], tiles: list[
         if len(pending) < len(tiles) + len(grounds):
             logger.info("world: %d of %d jobs already rendered (resuming)",
                         len(tiles) + len(grounds) - len(pending), len(tiles) + len(grounds))
-        workers = min(_usable_workers(cfg), len(pending))
-        label = "world: tiles and panoramas"
-        if workers <= 1:
-            with _one_torch_thread():
-                for job in track(pending, label):
-                    try:
-                        _render_job(job)
-                    except Exception as err:
-                        raise CrossviewError(_failure(job, err)) from err
-            return
-        ctx = _mp_context()
-        stop = ctx.Event()
-        failure = None
-        # Forked workers inherit _STATE (scenes shared copy-on-write); spawned ones get a pickle.
-        state = None if ctx.get_start_method() == "fork" else dict(_STATE)
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(state, stop)) as pool:
-            for result in track(pool.imap_unordered(_run_job, pending), label, total=len(pending)):
-                if result is not None:
-                    # Queued jobs now return at once; running ones finish writing their files
-                    # (terminating them would leave temporary files behind).
-                    failure = result
-                    stop.set()
-                    break
-            pool.close()
-            pool.join()  # a clean exit, so the workers' CPU time and memory reach RUSAGE_CHILDREN
-        _raise_failure(failure)
+        run_jobs(pending, _render_job, _failure, workers=_usable_workers(cfg),
+                 label="world: tiles and panoramas", state=_STATE)
     finally:
         _STATE.clear()
-
-
-def _set_state(cfg: WorldConfig, out: Path, regions: list[Region], tiles: list[TileJob],
-               grounds: list[GroundJob]) -> None:
-    _STATE.update(cfg=cfg, out=out, regions=regions, tiles=tiles, grounds=grounds)
-
-
-def _mp_context() -> multiprocessing.context.BaseContext:
-    """Fork where available (Linux): workers then share the parent's scenes without copying."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-
-
-def _init_worker(state: dict[str, Any] | None, stop: Any) -> None:
-    """Pool initializer: one torch thread per worker, Ctrl-C handled by the parent only.
-
-    ``state`` is ``None`` when forked (``_STATE`` is inherited); ``stop`` is an event the
-    parent sets after a failure, to skip the jobs still queued.
-    """
-    import torch
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)
-    if state is not None:
-        _STATE.update(state)
-    _STATE["stop"] = stop
-
-
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Render with one intra-op thread, as the workers do (same results, no oversubscription)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _render_job(job: _Job) -> None:
@@ -227,33 +160,12 @@ def _render_job(job: _Job) -> None:
         _render_ground(cfg, out, regions[ground.region], ground, index)
 
 
-def _run_job(job: _Job) -> str | None:
-    """Worker entry: :func:`_render_job`; returns ``None``, or a one-line failure message.
-
-    Failures travel back as text: exceptions with custom constructors do not always survive
-    the pickling between processes, and the parent wants one clear line anyway.
-    """
-    if "stop" in _STATE and _STATE["stop"].is_set():
-        return None
-    try:
-        _render_job(job)
-    except Exception as err:  # noqa: BLE001 - reported to the parent as one line
-        logger.debug("world: job %s failed:\n%s", job, traceback.format_exc())
-        return _failure(job, err)
-    return None
-
-
 def _failure(job: _Job, err: Exception) -> str:
     """One line naming the job's main file and the error."""
     kind, index = job
     path = (_STATE["tiles"] if kind == "tile" else _STATE["grounds"])[index].path
     detail = str(err) if isinstance(err, CrossviewError) else f"{type(err).__name__}: {err}"
     return f"world: rendering {kind} {path!r} failed: {detail}"
-
-
-def _raise_failure(failure: str | None) -> None:
-    if failure is not None:
-        raise CrossviewError(failure)
 
 
 def _done(files: list[Path]) -> bool:
