@@ -141,3 +141,21 @@ def embed(
 
     path = embed_step(run, out, data, split, which, batch_size, data_options=data_opt)
     typer.echo(str(path))
+
+
+@app.command("methods")
+def methods(pattern: str = typer.Argument("*", help="Shell-style name pattern.")) -> None:
+    """List the registered methods (built-in and installed plugins) and their presets."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from crossview.methods.registry import get_method_class, list_methods
+
+    table = Table(title="methods (crossview train --method NAME --preset PRESET)")
+    for column in ("method", "preset", "what it is", "module"):
+        table.add_column(column)
+    for name in list_methods(pattern):
+        cls = get_method_class(name)
+        for preset, recipe in cls.presets.items():
+            table.add_row(name, preset, recipe.doc, cls.__module__)
+    Console(width=200).print(table)
