@@ -37,7 +37,8 @@ def graph() -> grimp.ImportGraph:
     return grimp.build_graph("crossview", cache_dir=None)
 
 
-@pytest.mark.parametrize(("importer", "imported"), FORBIDDEN, ids=[f"{a}->{b}" for a, b in FORBIDDEN])
+@pytest.mark.parametrize(("importer", "imported"), FORBIDDEN,
+                         ids=[f"{a}->{b}" for a, b in FORBIDDEN])
 def test_layer_does_not_import(graph: grimp.ImportGraph, importer: str, imported: str) -> None:
     chain = graph.find_shortest_chain(importer=importer, imported=imported, as_packages=True)
     assert chain is None, " -> ".join(chain or ())

@@ -98,3 +98,21 @@ def test_demo_bad_options_fail_before_any_work(tmp_path, monkeypatch, capsys):
         lines = [line for line in cap.err.splitlines() if line.strip()]
         assert code == 2 and len(lines) == 1 and message in lines[0], (args, cap.err)
         assert not (out / "world").exists()
+
+
+def test_demo_seed_reaches_training_and_weight_init(tmp_path, monkeypatch):
+    """``crossview demo --seed S`` trains with ``train.seed=S`` (which seeds weight init)."""
+    import crossview.training.steps as steps
+    from crossview.pipelines.demo import DemoConfig, step_train
+
+    seen = {}
+
+    def fake_train(method, data, out, preset, overrides):
+        seen.update(overrides)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(steps, "train", fake_train)
+    conf = DemoConfig.smoke(tmp_path, seed=7)
+    with pytest.raises(SystemExit):
+        step_train(conf, "vigor:/nowhere", 30)
+    assert seen["train.seed"] == 7 and seen["train.max_steps"] == conf.max_steps

@@ -29,8 +29,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 
-from crossview.device import get_device, inference_autocast
 from crossview.data.inputs import InputSpec
+from crossview.device import get_device, inference_autocast
 from crossview.errors import ConfigError, CrossviewError
 from crossview.io import plain
 from crossview.methods.base import Method

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tests.data.fixtures import make_cvusa_fixture
 
 from crossview.data.inputs import EXTRAS
 from crossview.data.layouts import load_layout
@@ -30,7 +31,6 @@ from crossview.methods.base import Method
 from crossview.training import TrainConfig, Trainer, load_run, save_checkpoint
 from crossview.training.optim import build_optimizer
 from crossview.training.steps import build_configs
-from tests.data.fixtures import make_cvusa_fixture
 
 CASES = [(m, p) for m in list_methods() for p in list_presets(m)]
 IDS = [f"{m}-{p}" for m, p in CASES]

@@ -7,10 +7,10 @@ import os
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from crossview.methods import get_method_class, list_methods
 

@@ -10,31 +10,6 @@ import typer
 from crossview.cli import app
 
 
-def _load_npy(path: Path, name: str) -> Any:
-    import numpy as np
-
-    from crossview.errors import InputFileError
-
-    if not path.is_file():
-        raise InputFileError(path, f"{name} file not found")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise InputFileError(path, f"cannot read {name} as .npy ({err})") from None
-
-
-def _descriptors(path: Path, name: str) -> Any:
-    from crossview.errors import CrossviewError, InputFileError
-    from crossview.evaluation.retrieval import as_descriptors
-
-    try:
-        return as_descriptors(_load_npy(path, name), name)
-    except InputFileError:
-        raise
-    except CrossviewError as err:
-        raise InputFileError(path, str(err)) from None
-
-
 def _print_table(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -113,70 +88,10 @@ def eval_descriptors(
 
     Example: crossview eval-descriptors --query g.npy --reference a.npy --truth t.npy --json r.json
     """
-    import numpy as np
-
-    from crossview.device import get_device
-    from crossview.errors import ConfigError, CrossviewError, InputFileError
-    from crossview.evaluation.distance import distance_recall
-    from crossview.evaluation.retrieval import (
-        check_pair,
-        inverse_truth,
-        one_percent_k,
-        parse_ks,
-        recall_at_k,
-    )
+    from crossview.evaluation.files import evaluate_descriptor_files
     from crossview.io import write_json_atomic
 
-    k_list = parse_ks(ks)
-    one_percent_k(1, one_percent)
-    by_truth = truth is not None
-    by_radius = query_utm is not None or reference_utm is not None or radius is not None
-    if by_truth == by_radius:
-        raise ConfigError("give either --truth or all of --query-utm, --reference-utm, --radius")
-    q = _descriptors(query, "query")
-    r = _descriptors(reference, "reference")
-    check_pair(q, r, str(query), str(reference))
-    device = get_device()
-    if by_truth:
-        assert truth is not None
-        t = _load_npy(truth, "truth")
-        if t.shape != (q.shape[0],) or not np.issubdtype(t.dtype, np.integer):
-            raise InputFileError(
-                truth,
-                f"expected ({q.shape[0]},) integers (one per query row), "
-                f"got shape {t.shape} dtype {t.dtype}",
-            )
-        if len(t) and (t.min() < 0 or t.max() >= r.shape[0]):
-            raise InputFileError(truth, f"indices must be in [0, {r.shape[0]})")
-        out = recall_at_k(q, r, t, k_list, one_percent, block_size, device).to_dict()
-        if both:
-            inv = inverse_truth(t, r.shape[0])
-            if inv is None:
-                raise ConfigError("--both-directions needs a one-to-one --truth (a permutation)")
-            out["aerial_to_ground"] = recall_at_k(
-                r, q, inv, k_list, one_percent, block_size, device, "aerial_to_ground"
-            ).to_dict()
-    else:
-        if query_utm is None or reference_utm is None or radius is None:
-            raise ConfigError("--radius needs --query-utm and --reference-utm (and vice versa)")
-        qp = _load_npy(query_utm, "query UTM")
-        rp = _load_npy(reference_utm, "reference UTM")
-        try:
-            res = distance_recall(
-                q,
-                r,
-                qp,
-                rp,
-                radius,
-                k_list,
-                one_percent,
-                "utm",
-                block_size=block_size,
-                device=device,
-            )
-        except CrossviewError as err:
-            raise ConfigError(f"--query-utm/--reference-utm: {err}") from None
-        out = res.to_dict()
-    out["query_file"], out["reference_file"] = str(query), str(reference)
+    out = evaluate_descriptor_files(query, reference, truth, query_utm, reference_utm, radius,
+                                    ks, one_percent, both, block_size)
     write_json_atomic(json_out, out)
     _print_table(out)

@@ -69,7 +69,7 @@ class Preset:
 
     @classmethod
     def parse(cls, value: Preset | Mapping[str, Any], where: str) -> Preset:
-        """A :class:`Preset` from itself or a mapping of ``method`` / ``train`` / ``doc`` / ``smoke``."""
+        """A :class:`Preset` from itself or a mapping of its sections."""
         if isinstance(value, Preset):
             return value
         if not isinstance(value, Mapping):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from pathlib import Path
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np

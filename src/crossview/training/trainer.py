@@ -184,7 +184,8 @@ class Trainer:
                 self._train_dataset.cache_images()
         if cfg.cache_images and self._val_data is None and self.val_table is not None:
             spec = self.method.input_spec
-            ground, aerial = GroundDataset(self.val_table, spec), ReferenceDataset(self.val_table, spec)
+            ground = GroundDataset(self.val_table, spec)
+            aerial = ReferenceDataset(self.val_table, spec)
             ground.cache_images()
             aerial.cache_images()
             self._val_data = (ground, aerial)
@@ -304,7 +305,8 @@ class Trainer:
         barrier(self.dist)
         return stopped or "completed"
 
-    def _run_epoch(self, logs: run_log.LossLog, writer: Any, progress: Any, task: Any) -> str | None:
+    def _run_epoch(self, logs: run_log.LossLog, writer: Any, progress: Any,
+                   task: Any) -> str | None:
         """Train the rest of the current epoch; returns a stop reason if one arose."""
         cfg = self.config
         self._begin_epoch()
