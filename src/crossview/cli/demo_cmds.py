@@ -32,7 +32,7 @@ def demo(
     given = {"method": method, "minutes": minutes, "seed": seed, "pairs": pairs}
     changes = {k: v for k, v in given.items() if v is not None}
     if smoke:
-        conf = dataclasses.replace(DemoConfig.smoke(out), **changes)
+        conf = dataclasses.replace(DemoConfig.smoke(out), **changes)  # type: ignore[arg-type]
     else:
         conf = DemoConfig(out=out, **changes)  # type: ignore[arg-type]
     report = run_demo(conf)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from crossview.errors import ConfigError, CrossviewError, InputFileError
 
@@ -26,8 +27,8 @@ def load_npy(path: str | Path, name: str) -> np.ndarray:
         raise InputFileError(path, f"cannot read {name} as .npy ({err})") from None
 
 
-def load_descriptors(path: str | Path, name: str) -> np.ndarray:
-    """A ``(N, D)`` finite float descriptor array from ``path``, with errors naming the file."""
+def load_descriptors(path: str | Path, name: str) -> torch.Tensor:
+    """``(N, D)`` finite float32 descriptors from ``path``, with errors naming the file."""
     from crossview.evaluation.retrieval import as_descriptors
 
     try:

@@ -232,13 +232,13 @@ def _ray_constants(g: GridSpec, o: Tensor, d: Tensor, curvature: float,
     return const.index_select(1, live), live
 
 
-def _above(a: Tensor, b: Tensor) -> Tensor:
+def _above(a: Tensor | float, b: Tensor | float) -> Tensor:
     """``(a > b)`` as float 0/1.
 
     Selections blend with ``torch.lerp`` by such weights (exact at 0 and 1): on the CPU,
     ``torch.where`` costs some 50 times an addition.
     """
-    return (a > b).float()
+    return (a > b).float()  # type: ignore[union-attr]  (one of a, b is a tensor)
 
 
 class _March:

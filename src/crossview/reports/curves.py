@@ -44,7 +44,7 @@ def plot_learning_curve(records: list[dict[str, Any]], title: str = "") -> Any:
     ax.set_xlabel("minutes")
     ax.grid(True, alpha=0.3)
     if lines:
-        ax.legend(lines, [line.get_label() for line in lines], loc="lower right")
+        ax.legend(lines, [str(line.get_label()) for line in lines], loc="lower right")
     if title:
         ax.set_title(title)
     fig.tight_layout()

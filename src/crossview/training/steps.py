@@ -118,7 +118,7 @@ def _data_spec(model: LoadedModel, data: DataLike | None,
         raise ConfigError(f"{model.checkpoint_path} records no data spec; pass --data LAYOUT:ROOT")
     if data is None and options:
         raise ConfigError("--data-opt needs --data (the run's own data keeps its options)")
-    return data_spec(data if data is not None else recorded, options)
+    return data_spec(data if data is not None else recorded, options)  # type: ignore[arg-type]
 
 
 def _retrieval_model(run_or_checkpoint: str | Path, which: str) -> LoadedModel:

@@ -99,7 +99,8 @@ class Trainer:
         out: Run directory (``config.yaml``, ``checkpoints/``, ``metrics.jsonl``, ``tb/``).
         device: Device override; ``None`` uses :func:`crossview.device.get_device`.
         preset: Preset name recorded in the run (informational).
-        data: Data spec recorded in the run (``LAYOUT:ROOT``, informational).
+        data: The dataset recorded in the run (a ``DataSpec`` dict, or ``LAYOUT:ROOT``), so
+            ``eval`` can reload it.
         train_dataset: Use this dataset instead of ``PairDataset(train_table, ...)``.
         val_data: ``(ground_dataset, aerial_dataset)`` instead of the ones built from ``val_table``.
 
@@ -108,7 +109,7 @@ class Trainer:
     def __init__(self, method: Method, train_table: PairTable | None,
                  val_table: PairTable | None, config: TrainConfig, out: str | Path,
                  device: str | torch.device | None = None, *, preset: str | None = None,
-                 data: str | None = None, train_dataset: Dataset | None = None,
+                 data: Any = None, train_dataset: Dataset | None = None,
                  val_data: tuple[Dataset, Dataset] | None = None) -> None:
         if train_table is None and train_dataset is None:
             raise ConfigError("Trainer needs a train_table or a train_dataset")
