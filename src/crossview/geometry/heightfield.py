@@ -238,7 +238,7 @@ def _above(a: Tensor | float, b: Tensor | float) -> Tensor:
     Selections blend with ``torch.lerp`` by such weights (exact at 0 and 1): on the CPU,
     ``torch.where`` costs some 50 times an addition.
     """
-    return (a > b).float()  # type: ignore[union-attr]  (one of a, b is a tensor)
+    return (a > b).float()  # type: ignore[union-attr]
 
 
 class _March:
