@@ -375,6 +375,6 @@ def real_descriptors(
     data = np.load(path)
     info = {"source": "real", "model": model.method_name,
             "checkpoint": model.checkpoint_sha256[:12], "run": str(run or model.checkpoint_path),
-            "world": str(world), **conf.__dict__,
+            "world": str(world), "cache": str(path), **conf.__dict__,
             "tiles": int(len(data["tiles"])), "dim": int(data["tiles"].shape[1])}
     return RealSet(data["tiles"].astype(np.float32), data["queries"].astype(np.float32), info)

@@ -64,8 +64,9 @@ def test_every_type_builds_and_probing_all_partitions_is_exact(tmp_path, data, i
     index = _index(tmp_path, data)
     params = index.create_ann(num_partitions=4, index_type=index_type)
     assert params["index_type"] == index_type and params["num_partitions"] == 4
+    assert params["metric"] == "l2"
     reopened = GeoIndex.open(index.uri)
-    assert reopened.ann_type == index_type and reopened.has_ann
+    assert reopened.ann_type == index_type and reopened.has_ann and reopened.ann_metric == "l2"
     queries = data[2]
     exact = index.search(queries, k=10)
     # Every partition probed, quantised types re-ranked with stored vectors, HNSW with a wide
@@ -77,29 +78,30 @@ def test_every_type_builds_and_probing_all_partitions_is_exact(tmp_path, data, i
         assert scores == sorted(scores, reverse=True)
 
 
-def test_default_type_is_ivf_flat_with_exact_scores(tmp_path, data):
+def test_default_type_is_ivf_sq_reranked_to_exact_scores(tmp_path, data):
     index = _index(tmp_path, data)
     params = index.create_ann()
     n = len(index)
     parts = min(round(n**0.5), n // 256)
-    assert params == {"index_type": DEFAULT_ANN_TYPE, "num_partitions": parts}
-    assert index.ann_type == "IVF_FLAT"
+    assert params == {"index_type": DEFAULT_ANN_TYPE, "metric": "l2", "num_partitions": parts}
+    assert index.ann_type == "IVF_SQ"
     vecs, rows, queries = data
     approx = index.search(queries, k=10, exact=False, nprobes=2)
     by_id = {t: i for i, t in enumerate(rows["tile_id"])}
     for q, hits in zip(queries, approx, strict=True):
-        # IVF_FLAT scores with the stored float32 vectors: each score is the true dot product.
+        # Hits re-ranked with the stored float32 vectors (default refine): true dot products.
         want = [float(vecs[by_id[c.tile_id]] @ q) for c in hits]
         np.testing.assert_allclose([c.score for c in hits], want, atol=1e-5)
 
 
 def test_index_built_with_the_former_ivf_pq_default_still_searches(tmp_path, data):
     index = _index(tmp_path, data)
-    # Exactly what `crossview index ann` built before IVF_FLAT became the default.
+    # Exactly what `crossview index ann` built before IVF_SQ became the default (LanceDB's own
+    # call, not create_ann, so the test does not depend on the code it checks).
     config = IvfPq(distance_type="dot", num_partitions=4, num_sub_vectors=DIM // 8)
     index._table.create_index("vector", config=config, replace=True)
     old = GeoIndex.open(index.uri)
-    assert old.ann_type == "IVF_PQ"
+    assert old.ann_type == "IVF_PQ" and old.ann_metric == "dot"
     queries = data[2]
     exact = _ids(old.search(queries, k=10))
     approx = _ids(old.search(queries, k=10, exact=False, nprobes=4, refine_factor=50))
@@ -110,6 +112,8 @@ def test_ann_settings_are_checked(tmp_path, data):
     index = _index(tmp_path, data)
     with pytest.raises(ConfigError, match="IVF_BOGUS.*IVF_FLAT"):
         index.create_ann(index_type="IVF_BOGUS")
+    with pytest.raises(ConfigError, match="metric 'cosine'"):
+        index.create_ann(metric="cosine")
     with pytest.raises(ConfigError, match="num_sub_vectors applies to \\*_PQ"):
         index.create_ann(num_sub_vectors=4)
     with pytest.raises(ConfigError, match="divide"):
@@ -134,7 +138,7 @@ def _inside(rows, near, radius_m):
     return np.flatnonzero(dist <= radius_m), dist
 
 
-@pytest.mark.parametrize("index_type", ["IVF_FLAT", "IVF_PQ", "IVF_HNSW_SQ"])
+@pytest.mark.parametrize("index_type", ["IVF_SQ", "IVF_FLAT", "IVF_PQ", "IVF_HNSW_SQ"])
 def test_filtered_ann_respects_the_radius(tmp_path, data, index_type):
     vecs, rows, queries = data
     index = _index(tmp_path, data)
@@ -155,7 +159,7 @@ def test_filtered_ann_respects_the_radius(tmp_path, data, index_type):
             assert c.distance_m <= radius
 
 
-@pytest.mark.parametrize("index_type", ["IVF_FLAT", "IVF_PQ", "IVF_HNSW_SQ"])
+@pytest.mark.parametrize("index_type", ["IVF_SQ", "IVF_FLAT", "IVF_PQ", "IVF_HNSW_SQ"])
 def test_filtered_ann_returns_the_exact_tiles_when_few_are_inside(tmp_path, data, index_type):
     vecs, rows, queries = data
     index = _index(tmp_path, data)

@@ -74,7 +74,7 @@ def test_build_search_and_reopen_on_s3(s3_endpoint, monkeypatch):
         monkeypatch.setenv(key, value)
     again = GeoIndex.open(uri)
     assert again.uri == uri and len(again) == 300 and again.info.method == "safa"
-    assert again.ann_type == "IVF_FLAT"
+    assert again.ann_type == "IVF_SQ"
     for exact in (True, False):
         got = again.search(queries, k=5, exact=exact)
         assert [[c.tile_id for c in hits] for hits in got] == [

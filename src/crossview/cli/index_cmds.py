@@ -84,9 +84,9 @@ def index_info(index: str = typer.Argument(..., help="Index location.")) -> None
 def index_ann(
     index: str = typer.Argument(..., help="Index location."),
     index_type: str = typer.Option(
-        "IVF_FLAT",
+        "IVF_SQ",
         "--type",
-        help="IVF_FLAT (default), IVF_SQ, IVF_PQ, IVF_HNSW_FLAT, IVF_HNSW_SQ or IVF_HNSW_PQ.",
+        help="IVF_SQ (default), IVF_FLAT, IVF_PQ, IVF_HNSW_FLAT, IVF_HNSW_SQ or IVF_HNSW_PQ.",
     ),
     partitions: int = typer.Option(0, "--partitions", help="IVF partitions (0: about sqrt(N))."),
     sub_vectors: int = typer.Option(0, "--sub-vectors", help="PQ sub-vectors (0: D/8; *_PQ)."),

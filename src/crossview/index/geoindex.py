@@ -8,15 +8,19 @@ method/checkpoint pair is also stored in the table's schema metadata, so a query
 another model is refused before any search (descriptors of two models are not comparable).
 
 Similarity is the dot product (DESIGN.md "Tensors"); LanceDB's ``dot`` distance is
-``1 - q·v``, so ``score = 1 - _distance``.
+``1 - q·v``, so ``score = 1 - _distance`` (approximate indexes use the squared L2 distance,
+``2 - 2 q·v`` for unit vectors, converted back the same way).
 
-Approximate search (:meth:`GeoIndex.create_ann`) defaults to LanceDB's ``IVF_FLAT``: k-means
-partitions holding the full float32 vectors, so the ``nprobes`` nearest partitions are scored
-exactly and recall is limited only by probing. Quantised types (``IVF_PQ``, ``IVF_SQ``, the
-``IVF_HNSW_*`` family) stay available; on descriptors of tiles a few metres apart the ten
-nearest tiles are nearly tied, and quantisation error reorders them even after re-ranking
-(docs/scale.md has the measurements behind this choice). Indexes built with the former
-``IVF_PQ`` default open and search as before.
+Approximate search (:meth:`GeoIndex.create_ann`) defaults to LanceDB's ``IVF_SQ`` trained on
+the L2 distance: about sqrt(N) k-means partitions whose vectors are stored as 8-bit residuals to
+their centroid; a query scores the codes of its ``nprobes`` (50) nearest partitions and
+re-ranks ``k * refine_factor`` (10) hits with the stored float32 vectors, so returned scores
+are exact dot products. On descriptors of tiles a few metres apart the ten nearest tiles are
+nearly tied; 8-bit residuals keep their order where 24-byte product codes (the former
+``IVF_PQ`` default) or codes of the raw vectors (LanceDB's ``dot`` indexes) do not
+(docs/scale.md has the measurements behind this choice). ``IVF_FLAT``, ``IVF_PQ`` and the
+``IVF_HNSW_*`` family stay available; indexes built with the former ``IVF_PQ`` default open and
+search as before.
 
 Object storage: ``uri`` may be ``s3://bucket/path`` (or ``gs://``, ``az://``). Credentials and
 endpoint come from ``storage_options`` (passed to ``lancedb.connect``) or, when it is not given,
@@ -53,11 +57,15 @@ _EARTH_M_PER_DEG_LAT = 110_574.0  # lower bound of metres per degree of latitude
 
 ANN_TYPES = ("IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ")
 """Approximate index types :meth:`GeoIndex.create_ann` builds (LanceDB's names)."""
-DEFAULT_ANN_TYPE = "IVF_FLAT"
+DEFAULT_ANN_TYPE = "IVF_SQ"
 """The type built by default (module docstring; measurements in docs/scale.md)."""
+ANN_METRIC = "l2"
+"""Distance new approximate indexes are trained with (see :meth:`GeoIndex.create_ann`)."""
 DEFAULT_NPROBES = 50
-"""IVF partitions probed per query by default: recall@10 >= 0.97 on structured descriptors with
+"""IVF partitions probed per query by default: recall@10 >= 0.98 on structured descriptors with
 about sqrt(N) partitions at 100k-1M tiles (docs/scale.md)."""
+DEFAULT_REFINE_FACTOR = 10
+"""Quantised hits re-ranked with the stored vectors, per result wanted."""
 _EXACT_SCORE_TYPES = ("IVF_FLAT", "IVF_HNSW_FLAT")
 """Types that score with the stored float32 vectors: re-ranking them would change nothing."""
 _LANCE_TYPE_NAMES = {  # list_indices() spelling -> ours
@@ -220,12 +228,29 @@ class GeoIndex:
     def ann_type(self) -> str | None:
         """Type of the approximate index (one of :data:`ANN_TYPES`), ``None`` if there is none.
 
-        Indexes built before ``IVF_FLAT`` became the default report ``IVF_PQ``.
+        Indexes built before ``IVF_SQ`` became the default report ``IVF_PQ``.
         """
+        ann = self._ann_index()
+        if ann is None:
+            return None
+        return _LANCE_TYPE_NAMES.get(str(ann.index_type), str(ann.index_type))
+
+    @property
+    def ann_metric(self) -> str | None:
+        """Distance the approximate index was trained with, ``None`` if there is none.
+
+        ``l2`` (:data:`ANN_METRIC`), or ``dot`` for indexes built before; searches use the same.
+        """
+        ann = self._ann_index()
+        if ann is None:
+            return None
+        details = getattr(ann, "index_details", None) or {}
+        return str(details.get("metric_type", "dot")).lower()
+
+    def _ann_index(self) -> Any:
         for idx in self._table.list_indices():
             if "vector" in idx.columns:
-                name = str(idx.index_type)
-                return _LANCE_TYPE_NAMES.get(name, name)
+                return idx
         return None
 
     def tile_ids(self) -> set[str]:
@@ -291,6 +316,7 @@ class GeoIndex:
         index_type: str = DEFAULT_ANN_TYPE,
         m: int = 20,
         ef_construction: int = 300,
+        metric: str = ANN_METRIC,
     ) -> dict[str, Any]:
         """Build (or rebuild) the approximate index for ``search(exact=False)``.
 
@@ -303,6 +329,8 @@ class GeoIndex:
             index_type: One of :data:`ANN_TYPES` (default :data:`DEFAULT_ANN_TYPE`).
             m: HNSW neighbours per node (``IVF_HNSW_*`` types).
             ef_construction: HNSW build-time candidate list (``IVF_HNSW_*`` types).
+            metric: ``l2`` (default; same ranking as the dot product for unit vectors, finer
+                quantisation) or ``dot`` (how indexes were built before; for comparisons).
 
         Returns:
             The parameters in use: ``index_type``, ``num_partitions`` and the type's others.
@@ -314,6 +342,8 @@ class GeoIndex:
         """
         from lancedb import index as lance_index
 
+        if metric not in ("l2", "dot"):
+            raise ConfigError(f"ANN metric {metric!r} is not one of l2, dot")
         if index_type not in ANN_TYPES:
             raise ConfigError(
                 f"ANN index type {index_type!r} is not one of {', '.join(ANN_TYPES)}"
@@ -326,8 +356,13 @@ class GeoIndex:
         if num_partitions is not None and num_partitions < 1:
             raise ConfigError(f"num_partitions must be >= 1, got {num_partitions}")
         parts = num_partitions or max(1, min(int(round(math.sqrt(n))), n // 256))
-        params: dict[str, Any] = {"index_type": index_type, "num_partitions": parts}
-        kwargs: dict[str, Any] = {"distance_type": "dot", "num_partitions": parts}
+        params: dict[str, Any] = {"index_type": index_type, "metric": metric,
+                                  "num_partitions": parts}
+        # L2 on unit vectors ranks exactly as the dot product (|q - v|^2 = 2 - 2 q.v), and
+        # LanceDB quantises L2 indexes by their residual to the partition centroid, which keeps
+        # the fine differences between neighbouring tiles; its dot-product indexes quantise the
+        # raw vectors and lose them (docs/scale.md: IVF_SQ recall 0.56 -> 0.88 at 100k tiles).
+        kwargs: dict[str, Any] = {"distance_type": metric, "num_partitions": parts}
         if num_sub_vectors is not None and not index_type.endswith("_PQ"):
             raise ConfigError(f"num_sub_vectors applies to *_PQ index types, not {index_type}")
         if index_type.endswith("_PQ"):
@@ -357,7 +392,7 @@ class GeoIndex:
         radius_m: float | None = None,
         exact: bool = True,
         nprobes: int = DEFAULT_NPROBES,
-        refine_factor: int | None = None,
+        refine_factor: int | None = DEFAULT_REFINE_FACTOR,
         ef: int | None = None,
     ) -> list[list[Candidate]]:
         """Top-``k`` tiles for each query descriptor.
@@ -374,7 +409,8 @@ class GeoIndex:
                 this is the minimum: LanceDB pre-filters, and probes further partitions until
                 ``k`` tiles that pass the filter are found (or none is left).
             refine_factor: Re-rank ``k * refine_factor`` quantised hits with the stored
-                vectors (ANN with a quantised type only; ``IVF_FLAT`` scores are exact).
+                vectors, so scores are exact (ANN with a quantised type only; ``IVF_FLAT``
+                scores are exact already). ``None`` keeps the approximate scores and order.
             ef: HNSW search candidate list (``IVF_HNSW_*`` types; LanceDB's default
                 1.5 * limit when ``None``); raised to the candidates needed (``k`` times
                 ``refine_factor``) when smaller.
@@ -408,10 +444,11 @@ class GeoIndex:
             raise CrossviewError(f"index {self.uri} has no ANN index; run `crossview index ann`")
         if ann in _EXACT_SCORE_TYPES:
             refine_factor = None  # scores are already exact: a re-rank would only cost reads
+        metric = "dot" if exact else (self.ann_metric or "dot")
         where = _bbox_sql(near, radius_m) if near is not None and radius_m is not None else None
         limit = k if where is None else 4 * k
         while True:
-            results = self._query(q, limit, where, exact, nprobes, refine_factor, ef)
+            results = self._query(q, limit, where, metric, exact, nprobes, refine_factor, ef)
             if where is None:
                 return [_to_candidates(r[:k], None) for r in results]
             filtered = [_within(r, near, radius_m) for r in results]  # type: ignore[arg-type]
@@ -428,13 +465,15 @@ class GeoIndex:
         q: np.ndarray,
         limit: int,
         where: str | None,
+        metric: str,
         exact: bool,
         nprobes: int,
         refine_factor: int | None,
         ef: int | None,
     ) -> list[list[dict[str, Any]]]:
         builder = self._table.search(list(q) if len(q) > 1 else q[0], vector_column_name="vector")
-        builder = builder.distance_type("dot").limit(limit)
+        # The index is used only when the query asks for the distance it was trained with.
+        builder = builder.distance_type(metric).limit(limit)
         if where is not None:
             # Pre-filter: LanceDB evaluates the box first and the vector search scores only the
             # rows that pass it, so every hit is inside the box.
@@ -457,6 +496,10 @@ class GeoIndex:
         rows = table.to_pylist()
         per_query: list[list[dict[str, Any]]] = [[] for _ in range(len(q))]
         for row in rows:
+            # Back to the dot product: LanceDB's l2 is squared (2 - 2 q.v for unit vectors),
+            # its dot and cosine distances are 1 - q.v.
+            d = row["_distance"]
+            row["score"] = 1.0 - (0.5 * d if metric == "l2" else d)
             per_query[int(row.get("query_index", 0))].append(row)
         for hits in per_query:
             hits.sort(key=lambda r: r["_distance"])
@@ -525,7 +568,7 @@ def _to_candidates(
         Candidate(
             **{c: r[c] for c in COLUMNS},
             rank=i + 1,
-            score=float(1.0 - r["_distance"]),
+            score=float(r["score"]),
             distance_m=r.get("distance_m") if near is not None else None,
         )
         for i, r in enumerate(rows)
