@@ -100,26 +100,44 @@ def jitter_queries(base: np.ndarray, m: int, rng: np.random.Generator, noise: fl
 
 # --- neighbourhoods ---------------------------------------------------------------------------
 def knn(
-    base: np.ndarray, queries: np.ndarray, k: int, exclude_self: bool = False, chunk: int = 2048
+    base: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    exclude_self: bool = False,
+    chunk: int = 1024,
+    block: int = 262_144,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``k`` nearest rows of ``base`` (by dot product) for each query: (ids, sims).
 
-    With ``exclude_self`` the queries are ``base[:len(queries)]``-aligned rows of ``base`` given
-    by identity (``queries is base`` or a prefix) and each row's own entry is skipped.
+    With ``exclude_self`` query ``i`` is ``base[i]`` and its own entry is skipped. Queries go
+    ``chunk`` at a time against ``block`` rows of ``base`` at a time (a running top-k), so
+    memory stays at ``chunk x block`` similarities whatever the size of ``base``.
     """
     kk = k + 1 if exclude_self else k
     ids = np.empty((len(queries), k), np.int64)
     sims = np.empty((len(queries), k), np.float32)
     for start in range(0, len(queries), chunk):
-        s = queries[start : start + chunk] @ base.T
-        if exclude_self:
-            rows = np.arange(len(s))
-            s[rows, start + rows] = -np.inf
-        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-        ps = np.take_along_axis(s, part, axis=1)
-        order = np.argsort(-ps, axis=1)[:, :k]
-        ids[start : start + len(s)] = np.take_along_axis(part, order, axis=1)
-        sims[start : start + len(s)] = np.take_along_axis(ps, order, axis=1)
+        qc = queries[start : start + chunk]
+        best_s = np.full((len(qc), 0), -np.inf, np.float32)
+        best_i = np.zeros((len(qc), 0), np.int64)
+        for b0 in range(0, len(base), block):
+            s = qc @ base[b0 : b0 + block].T
+            if exclude_self:
+                rows = np.arange(len(qc))
+                own = start + rows - b0
+                mask = (own >= 0) & (own < s.shape[1])
+                s[rows[mask], own[mask]] = -np.inf
+            top = min(kk, s.shape[1])
+            part = np.argpartition(-s, top - 1, axis=1)[:, :top]
+            best_s = np.concatenate([best_s, np.take_along_axis(s, part, axis=1)], axis=1)
+            best_i = np.concatenate([best_i, part + b0], axis=1)
+            if best_s.shape[1] > kk:
+                keep = np.argpartition(-best_s, kk - 1, axis=1)[:, :kk]
+                best_s = np.take_along_axis(best_s, keep, axis=1)
+                best_i = np.take_along_axis(best_i, keep, axis=1)
+        order = np.argsort(-best_s, axis=1, kind="stable")[:, :k]
+        ids[start : start + len(qc)] = np.take_along_axis(best_i, order, axis=1)
+        sims[start : start + len(qc)] = np.take_along_axis(best_s, order, axis=1)
     return ids, sims
 
 
@@ -179,10 +197,15 @@ class LocalMixture:
         ids, _ = knn(real, real, k, exclude_self=True)
         return cls(np.ascontiguousarray(real, np.float32), ids, scale)
 
-    def sample(self, n: int, rng: np.random.Generator, chunk: int = 65_536) -> np.ndarray:
-        """``n`` new unit descriptors (parents drawn uniformly, so in proportion to density)."""
+    def sample(self, n: int, rng: np.random.Generator, chunk: int = 65_536,
+               out: np.ndarray | None = None) -> np.ndarray:
+        """``n`` new unit descriptors (parents drawn uniformly, so in proportion to density).
+
+        Written into ``out`` (``(n, D)`` float32) when given.
+        """
         k = self.neighbours.shape[1]
-        out = np.empty((n, self.real.shape[1]), np.float32)
+        if out is None:
+            out = np.empty((n, self.real.shape[1]), np.float32)
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
             parent = rng.integers(0, len(self.real), m)
@@ -231,7 +254,10 @@ def grow(mixture: LocalMixture, n: int, rng: np.random.Generator) -> np.ndarray:
     real = mixture.real
     if n <= len(real):
         return real[np.sort(rng.choice(len(real), n, replace=False))].copy()
-    return np.concatenate([real, mixture.sample(n - len(real), rng)])
+    out = np.empty((n, real.shape[1]), np.float32)
+    out[: len(real)] = real
+    mixture.sample(n - len(real), rng, out=out[len(real) :])
+    return out
 
 
 def generator_check(mixture: LocalMixture, report: dict, rng: np.random.Generator) -> dict:

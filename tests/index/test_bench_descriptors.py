@@ -21,11 +21,12 @@ def test_knn_matches_brute_force_with_and_without_self():
     x = desc.random_unit(500, D, np.random.default_rng(0))
     q = x[:40]
     sims = q @ x.T
-    ids, got = desc.knn(x, q, 5, chunk=16)
-    np.testing.assert_array_equal(ids, np.argsort(-sims, axis=1)[:, :5])
-    np.testing.assert_allclose(got, np.sort(sims, axis=1)[:, ::-1][:, :5], atol=1e-6)
-    ids, _ = desc.knn(x, q, 5, exclude_self=True, chunk=16)
-    np.testing.assert_array_equal(ids, np.argsort(-sims, axis=1)[:, 1:6])
+    for block in (64, 10_000):  # a running top-k over blocks of the base, and one block
+        ids, got = desc.knn(x, q, 5, chunk=16, block=block)
+        np.testing.assert_array_equal(ids, np.argsort(-sims, axis=1)[:, :5])
+        np.testing.assert_allclose(got, np.sort(sims, axis=1)[:, ::-1][:, :5], atol=1e-6)
+        ids, _ = desc.knn(x, q, 5, exclude_self=True, chunk=16, block=block)
+        np.testing.assert_array_equal(ids, np.argsort(-sims, axis=1)[:, 1:6])
 
 
 def test_ks_distance_known_answers():
