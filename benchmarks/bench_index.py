@@ -42,7 +42,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+# OpenMP threads spin while they wait; on shared cores (this project's 2-core machines) that
+# made FAISS's IVF-PQ training 3x slower. Set before numpy/torch/faiss load the runtime.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _descriptors as desc  # noqa: E402  (benchmarks/ is not a package)
@@ -77,6 +81,7 @@ LANCE_CONFIGS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
 LANCE_DEFAULT_RUN = ("IVF_PQ_dot", "IVF_PQ", "IVF_SQ", "IVF_FLAT")
 """Types of a full run; the HNSW ones build slowly on 2 cores (over 3 min at 1M): ``--lance``."""
 FAISS_KINDS = ("hnsw", "ivfpq")
+FAISS_QUICK = ("hnsw",)
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -147,14 +152,20 @@ def _measure(search: Callable[[np.ndarray], list[list[int]]], q: np.ndarray,
 
 # --- data --------------------------------------------------------------------------------------
 def _rows(n: int, start: int) -> dict[str, list]:
+    """Tile metadata like a region's: a grid of 10 m steps, one UTM zone, one resolution.
+
+    Constant columns matter: LanceDB's random reads of a column holding one value grew with the
+    table (about 2 ms at 100k rows and 4.5 ms at 1M per column, loaded 2-core machine).
+    """
     ids = np.arange(start, start + n)
+    row, col = ids // 4000, ids % 4000
     return {
         "tile_id": [str(i) for i in ids],
-        "path": [f"tiles/{i}.png" for i in ids],
-        "lat": (40 + (ids % 1000) * 1e-4).tolist(),
-        "lon": (-105 + (ids // 1000) * 1e-4).tolist(),
-        "utm_e": [0.0] * n,
-        "utm_n": [0.0] * n,
+        "path": [f"tiles/r{r:06d}_c{c:06d}.png" for r, c in zip(row, col, strict=True)],
+        "lat": (40 + row * 9e-5).tolist(),
+        "lon": (-105 + col * 1.2e-4).tolist(),
+        "utm_e": (500_000.0 + 10.0 * col).tolist(),
+        "utm_n": (4_400_000.0 + 10.0 * row).tolist(),
         "utm_zone": ["13T"] * n,
         "ground_resolution_m": [0.5] * n,
     }
@@ -206,6 +217,18 @@ def _lance_search(index: GeoIndex, **settings: Any) -> Callable[[np.ndarray], li
     return search
 
 
+def _lance_ids_only(index: GeoIndex, **settings: Any) -> Callable[[np.ndarray], list[list[int]]]:
+    """The same LanceDB vector search returning tile ids only (no per-tile metadata reads)."""
+    metric = index.ann_metric or "dot"
+
+    def search(q: np.ndarray) -> list[list[int]]:
+        hits = index._query(q, K, None, metric, False, settings["nprobes"],
+                            settings.get("refine_factor"), settings.get("ef"), ("tile_id",))
+        return [[int(h["tile_id"]) for h in row] for row in hits]
+
+    return search
+
+
 def bench_lance(x: np.ndarray, q: np.ndarray, truth: np.ndarray, tmp: Path,
                 types: Sequence[str], exact_queries: int) -> dict[str, Any]:
     """GeoIndex: rows added, exact search latency, then each ANN type and its settings."""
@@ -230,8 +253,11 @@ def bench_lance(x: np.ndarray, q: np.ndarray, truth: np.ndarray, tmp: Path,
                  "build_s": round(build_s, 2), "build_peak_mb": mem.mb,
                  "index_mb": round((size or 0) / 2**20, 1), "search": []}
         for settings in sweep:
+            ids_only = _measure(_lance_ids_only(index, **settings), q[:LATENCY_QUERIES],
+                                truth[:LATENCY_QUERIES])
             entry["search"].append({**settings, **_measure(
-                _lance_search(index, exact=False, **settings), q, truth)})
+                _lance_search(index, exact=False, **settings), q, truth),
+                "ms_per_query_ids_only": ids_only["ms_per_query"]})
             print(f"[bench_index]   lancedb {name} {entry['search'][-1]}", file=sys.stderr,
                   flush=True)
         out["ann"].append(entry)
@@ -411,7 +437,8 @@ def run(quick: bool = False, sizes: Sequence[int] | None = None,
                          else RANDOM_SIZES_QUICK if quick else RANDOM_SIZES_FULL)
     lance_types = tuple(lance_types or (LANCE_QUICK if quick else LANCE_DEFAULT_RUN))
     if faiss_kinds is None:
-        faiss_kinds = FAISS_KINDS if _versions()["faiss"][0].isdigit() else ()
+        faiss_kinds = ((FAISS_QUICK if quick else FAISS_KINDS)
+                       if _versions()["faiss"][0].isdigit() else ())
     t_start = time.perf_counter()
     sets = Sets(quick, run_dir, train_minutes)
     print(f"[bench_index] descriptor sets ready after {time.perf_counter() - t_start:.0f} s",

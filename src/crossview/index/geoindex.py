@@ -470,7 +470,12 @@ class GeoIndex:
         nprobes: int,
         refine_factor: int | None,
         ef: int | None,
+        columns: Sequence[str] = COLUMNS,
     ) -> list[list[dict[str, Any]]]:
+        """Raw LanceDB hits per query, ``columns`` + ``score``, best first (``search``'s core).
+
+        ``columns=("tile_id",)`` times the vector search without the metadata reads.
+        """
         builder = self._table.search(list(q) if len(q) > 1 else q[0], vector_column_name="vector")
         # The index is used only when the query asks for the distance it was trained with.
         builder = builder.distance_type(metric).limit(limit)
@@ -491,8 +496,7 @@ class GeoIndex:
         if not exact and ef is not None:
             # LanceDB's HNSW needs ef >= the candidates it must return (limit x refine).
             builder = builder.ef(max(ef, limit * (refine_factor or 1)))
-        columns = [*COLUMNS, "_distance"]
-        table = builder.select(columns).to_arrow()
+        table = builder.select([*columns, "_distance"]).to_arrow()
         rows = table.to_pylist()
         per_query: list[list[dict[str, Any]]] = [[] for _ in range(len(q))]
         for row in rows:
