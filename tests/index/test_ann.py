@@ -173,3 +173,16 @@ def test_filtered_ann_returns_the_exact_tiles_when_few_are_inside(tmp_path, data
         # Fewer tiles than k inside the circle: all of them, ranked by their true score.
         expected = inside[np.argsort(-(vecs[inside] @ q))]
         assert [c.tile_id for c in hits] == [rows["tile_id"][i] for i in expected]
+
+
+def test_create_ann_compacts_the_batches_of_index_build(tmp_path, data):
+    vecs, rows, queries = data
+    index = GeoIndex.create(str(tmp_path / "batches"), "safa", "a" * 64, DIM)
+    for start in range(0, 600, 50):  # as `index build` commits: one fragment per batch
+        index.add({c: v[start : start + 50] for c, v in rows.items()}, vecs[start : start + 50])
+    assert index._table.stats()["fragment_stats"]["num_fragments"] == 12
+    exact = _ids(index.search(queries, k=5))
+    index.create_ann(num_partitions=2)
+    assert index._table.stats()["fragment_stats"]["num_fragments"] == 1
+    assert len(index) == 600 and _ids(index.search(queries, k=5)) == exact
+    assert _recall(_ids(index.search(queries, k=5, exact=False, nprobes=2)), exact) == 1.0

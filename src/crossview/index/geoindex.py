@@ -320,6 +320,9 @@ class GeoIndex:
     ) -> dict[str, Any]:
         """Build (or rebuild) the approximate index for ``search(exact=False)``.
 
+        The table's fragments are compacted first (LanceDB ``optimize``): ``index build``
+        writes one per batch.
+
         Args:
             num_partitions: IVF partitions; default about sqrt(N), capped at N/256: LanceDB
                 trains k-means on 256 samples per partition and silently trains fewer
@@ -379,6 +382,9 @@ class GeoIndex:
             kwargs["m"], kwargs["ef_construction"] = params["m"], params["ef_construction"] = (
                 m, ef_construction
             )
+        # `index build` commits one fragment per batch (tens of thousands at 1M tiles); merging
+        # them first makes k-means sampling, partition shuffling and every later read cheaper.
+        self._table.optimize()
         config_class = getattr(lance_index, _lance_class(index_type))
         self._table.create_index("vector", config=config_class(**kwargs), replace=True)
         return params
