@@ -334,6 +334,9 @@ def bench_set(sets: Sets, kind: str, n: int, tmp: Path, lance_types: Sequence[st
 
 
 # --- summary -----------------------------------------------------------------------------------
+_MEASURES = ("recall@10", "ms_per_query", "ms_per_query_in_16", "ms_per_query_ids_only")
+
+
 def extrapolate(results: list[dict[str, Any]], target: int = 10_000_000) -> list[dict[str, Any]]:
     """Power-law fit ``y = a N^b`` of build time, build memory and latency, per engine/setting.
 
@@ -344,12 +347,12 @@ def extrapolate(results: list[dict[str, Any]], target: int = 10_000_000) -> list
     for res in results:
         for entry in res["lancedb"]["ann"] + res["faiss"]:
             for s in entry["search"]:
-                setting = tuple(sorted((k, v) for k, v in s.items() if k not in
-                                       ("recall@10", "ms_per_query", "ms_per_query_in_16")))
+                setting = tuple(sorted((k, v) for k, v in s.items() if k not in _MEASURES))
                 key = (res["set"], entry["engine"], entry["type"], setting)
                 series.setdefault(key, []).append((res["tiles"], {
                     "build_s": entry["build_s"], "build_peak_mb": entry["build_peak_mb"],
                     "index_mb": entry["index_mb"], "ms_per_query": s["ms_per_query"],
+                    "ms_per_query_ids_only": s.get("ms_per_query_ids_only", s["ms_per_query"]),
                     "recall@10": s["recall@10"]}))
     out = []
     for (kind, engine, typ, setting), points in series.items():
@@ -359,7 +362,8 @@ def extrapolate(results: list[dict[str, Any]], target: int = 10_000_000) -> list
         row: dict[str, Any] = {"set": kind, "engine": engine, "type": typ,
                                "setting": dict(setting), "sizes": [n for n, _ in points],
                                "at": target}
-        for metric in ("build_s", "build_peak_mb", "index_mb", "ms_per_query"):
+        for metric in ("build_s", "build_peak_mb", "index_mb", "ms_per_query",
+                       "ms_per_query_ids_only"):
             ys = np.array([max(p[metric], 1e-6) for _, p in points])
             b, log_a = np.polyfit(ns, np.log(ys), 1)
             row[metric] = round(float(np.exp(log_a) * target**b), 1)
