@@ -102,8 +102,8 @@ def locate(
     exact: bool = True,
     nprobes: int = DEFAULT_NPROBES,
     refine_factor: int | None = 10,
-    ef: int | None = None,
     device: torch.device | None = None,
+    ef: int | None = None,
 ) -> list[QueryResult]:
     """Localize ground images against ``index`` (see the module docstring for orientation/FOV).
 
@@ -124,8 +124,8 @@ def locate(
         nprobes: IVF partitions probed (ANN only).
         refine_factor: Re-rank ``top_k * refine_factor`` quantised hits with the stored vectors
             (ANN with a quantised index type only; ``None`` keeps the approximate scores).
-        ef: HNSW search list (ANN on an ``IVF_HNSW_*`` index; ``None``: LanceDB's default).
         device: Torch device (default :func:`crossview.device.get_device`).
+        ef: HNSW search list (ANN on an ``IVF_HNSW_*`` index; ``None``: LanceDB's default).
 
     Returns:
         One :class:`QueryResult` per image, in order.
