@@ -103,7 +103,7 @@ def test_ann_recall_on_clustered_data(tmp_path):
     index.add(_rows(3000), vecs.astype(np.float32))
     with pytest.raises(CrossviewError, match="no ANN index"):
         index.search(vecs[:1], k=10, exact=False)
-    index.create_ann(num_partitions=16, num_sub_vectors=4)
+    index.create_ann(num_partitions=16, num_sub_vectors=4, index_type="IVF_PQ")
     assert index.has_ann
     with pytest.raises(ConfigError, match="nprobes"):
         index.search(vecs[:1], k=10, exact=False, nprobes=0)

@@ -124,7 +124,7 @@ def test_ann_locate_reranks_with_exact_scores(pano_index):
         },
         extra,
     )
-    index.create_ann(num_partitions=2, num_sub_vectors=12)
+    index.create_ann(num_partitions=2, num_sub_vectors=12, index_type="IVF_PQ")
     [exact] = locate([paths[3]], index, method, SHA, top_k=5, heading=0.0)
     [approx] = locate([paths[3]], index, method, SHA, top_k=5, heading=0.0, exact=False, nprobes=2)
     # All partitions probed and the PQ hits re-ranked with stored vectors: the exact answer.

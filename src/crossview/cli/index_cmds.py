@@ -56,7 +56,7 @@ def index_info(index: str = typer.Argument(..., help="Index location.")) -> None
     typer.echo(
         f"index: {idx.uri}\nmethod: {idx.info.method}\ncheckpoint_sha256: "
         f"{idx.info.checkpoint_sha256}\ndim: {idx.info.dim}\nrows: {len(idx)}\n"
-        f"ann: {'IVF-PQ' if idx.has_ann else 'none'}\ncrossview: {idx.info.crossview_version}\n"
+        f"ann: {idx.ann_type or 'none'}\ncrossview: {idx.info.crossview_version}\n"
         f"checkpoint_path: {idx.info.checkpoint_path}"
     )
 
@@ -64,17 +64,30 @@ def index_info(index: str = typer.Argument(..., help="Index location.")) -> None
 @index_app.command("ann")
 def index_ann(
     index: str = typer.Argument(..., help="Index location."),
+    index_type: str = typer.Option(
+        "IVF_SQ",
+        "--type",
+        help="IVF_SQ (default), IVF_FLAT, IVF_PQ, IVF_HNSW_FLAT, IVF_HNSW_SQ or IVF_HNSW_PQ.",
+    ),
     partitions: int = typer.Option(0, "--partitions", help="IVF partitions (0: about sqrt(N))."),
-    sub_vectors: int = typer.Option(0, "--sub-vectors", help="PQ sub-vectors (0: D/8)."),
+    sub_vectors: int = typer.Option(0, "--sub-vectors", help="PQ sub-vectors (0: D/8; *_PQ)."),
+    m: int = typer.Option(20, "--m", help="HNSW neighbours per node (IVF_HNSW_*)."),
+    ef_construction: int = typer.Option(
+        300, "--ef-construction", help="HNSW build candidate list (IVF_HNSW_*)."
+    ),
 ) -> None:
-    """Build the IVF-PQ index for approximate search (``locate --ann``)."""
+    """Build the approximate index for ``locate --ann`` (docs/scale.md compares the types)."""
     from crossview.index.geoindex import GeoIndex
 
-    params = GeoIndex.open(index).create_ann(partitions or None, sub_vectors or None)
-    typer.echo(
-        f"{index}: IVF-PQ built ({params['num_partitions']} partitions, "
-        f"{params['num_sub_vectors']} sub-vectors)"
+    params = GeoIndex.open(index).create_ann(
+        partitions or None,
+        sub_vectors or None,
+        index_type=index_type.upper(),
+        m=m,
+        ef_construction=ef_construction,
     )
+    details = ", ".join(f"{k} {v}" for k, v in params.items() if k != "index_type")
+    typer.echo(f"{index}: {params['index_type']} built ({details})")
 
 
 @tiles_app.command("make")
@@ -127,23 +140,30 @@ def locate_cmd(
     ),
     near: str | None = typer.Option(None, "--near", help="Prior centre LAT,LON."),
     radius: float | None = typer.Option(None, "--radius", help="Prior radius in metres."),
-    ann: bool = typer.Option(False, "--ann", help="Use the IVF-PQ index instead of exact search."),
-    nprobes: int = typer.Option(
-        20, "--nprobes", help="IVF partitions probed with --ann (more: higher recall, slower)."
+    ann: bool = typer.Option(
+        False, "--ann", help="Use the approximate index (`index ann`) instead of exact search."
     ),
+    nprobes: int = typer.Option(
+        0,
+        "--nprobes",
+        help="IVF partitions probed with --ann (0: 50; more: higher recall, slower).",
+    ),
+    ef: int = typer.Option(0, "--ef", help="HNSW search list with --ann on IVF_HNSW_* (0: auto)."),
     json_out: Path | None = typer.Option(
         None, "--json", help="Write results as JSON (+ .geojson)."
     ),
     html_out: Path | None = typer.Option(None, "--html", help="Write an HTML page of the results."),
 ) -> None:
     """Localize images: K ranked candidates with coordinates, score and estimated heading."""
+    from crossview.index.geoindex import DEFAULT_NPROBES
     from crossview.index.locate import Localizer, results_to_geojson, results_to_json
     from crossview.io import write_json_atomic, write_text_atomic
 
     prior, radius_m = _parse_near(near, radius)
     localizer = Localizer.from_index(index, run)
     results = localizer.locate(images, top_k=top, fov_deg=fov, heading=heading, near=prior,
-                               radius_m=radius_m, vfov_deg=vfov, exact=not ann, nprobes=nprobes)
+                               radius_m=radius_m, vfov_deg=vfov, exact=not ann,
+                               nprobes=nprobes or DEFAULT_NPROBES, ef=ef or None)
     doc = results_to_json(results)
     if json_out is not None:
         write_json_atomic(json_out, doc)

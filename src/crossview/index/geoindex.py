@@ -8,7 +8,25 @@ method/checkpoint pair is also stored in the table's schema metadata, so a query
 another model is refused before any search (descriptors of two models are not comparable).
 
 Similarity is the dot product (DESIGN.md "Tensors"); LanceDB's ``dot`` distance is
-``1 - q·v``, so ``score = 1 - _distance``.
+``1 - q·v``, so ``score = 1 - _distance`` (approximate indexes use the squared L2 distance,
+``2 - 2 q·v`` for unit vectors, converted back the same way).
+
+Approximate search (:meth:`GeoIndex.create_ann`) defaults to LanceDB's ``IVF_SQ`` trained on
+the L2 distance: about sqrt(N) k-means partitions whose vectors are stored as 8-bit residuals to
+their centroid; a query scores the codes of its ``nprobes`` (50) nearest partitions and
+re-ranks ``k * refine_factor`` (10) hits with the stored float32 vectors, so returned scores
+are exact dot products. On descriptors of tiles a few metres apart the ten nearest tiles are
+nearly tied; 8-bit residuals keep their order where 24-byte product codes (the former
+``IVF_PQ`` default) or codes of the raw vectors (LanceDB's ``dot`` indexes) do not
+(docs/scale.md has the measurements behind this choice). ``IVF_FLAT``, ``IVF_PQ`` and the
+``IVF_HNSW_*`` family stay available; indexes built with the former ``IVF_PQ`` default open and
+search as before.
+
+Object storage: ``uri`` may be ``s3://bucket/path`` (or ``gs://``, ``az://``). Credentials and
+endpoint come from ``storage_options`` (passed to ``lancedb.connect``) or, when it is not given,
+from the standard environment variables LanceDB reads (``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, ``AWS_ENDPOINT`` for S3-compatible servers and
+``AWS_ALLOW_HTTP=true`` for a plain-http endpoint).
 """
 
 from __future__ import annotations
@@ -36,6 +54,24 @@ META_KEY = b"crossview"
 COLUMNS = TILE_COLUMNS
 """Per-tile metadata columns (same names as the world's and ``tiles make``'s ``tiles.csv``)."""
 _EARTH_M_PER_DEG_LAT = 110_574.0  # lower bound of metres per degree of latitude (at the equator)
+
+ANN_TYPES = ("IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ")
+"""Approximate index types :meth:`GeoIndex.create_ann` builds (LanceDB's names)."""
+DEFAULT_ANN_TYPE = "IVF_SQ"
+"""The type built by default (module docstring; measurements in docs/scale.md)."""
+ANN_METRIC = "l2"
+"""Distance new approximate indexes are trained with (see :meth:`GeoIndex.create_ann`)."""
+DEFAULT_NPROBES = 50
+"""IVF partitions probed per query by default: recall@10 >= 0.98 on structured descriptors with
+about sqrt(N) partitions at 100k-1M tiles (docs/scale.md)."""
+DEFAULT_REFINE_FACTOR = 10
+"""Quantised hits re-ranked with the stored vectors, per result wanted."""
+_EXACT_SCORE_TYPES = ("IVF_FLAT", "IVF_HNSW_FLAT")
+"""Types that score with the stored float32 vectors: re-ranking them would change nothing."""
+_LANCE_TYPE_NAMES = {  # list_indices() spelling -> ours
+    "IvfFlat": "IVF_FLAT", "IvfSq": "IVF_SQ", "IvfPq": "IVF_PQ", "IvfHnswFlat": "IVF_HNSW_FLAT",
+    "IvfHnswSq": "IVF_HNSW_SQ", "IvfHnswPq": "IVF_HNSW_PQ",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,9 +122,11 @@ def _schema(info: IndexInfo) -> pa.Schema:
     return pa.schema(fields, metadata={META_KEY: header})
 
 
-def _connect(uri: str) -> Any:
+def _connect(uri: str, storage_options: Mapping[str, str] | None = None) -> Any:
     import lancedb
 
+    if storage_options:
+        return lancedb.connect(str(uri), storage_options=dict(storage_options))
     return lancedb.connect(str(uri))
 
 
@@ -120,8 +158,12 @@ class GeoIndex:
         dim: int,
         exist_ok: bool = False,
         checkpoint_path: str = "",
+        storage_options: Mapping[str, str] | None = None,
     ) -> GeoIndex:
         """Create an empty index at ``uri`` (or open it when ``exist_ok`` and it matches).
+
+        ``storage_options`` configure object storage (module docstring); ``None`` reads the
+        environment.
 
         Raises:
             CrossviewError: the index exists and ``exist_ok`` is false, or it was built with
@@ -133,11 +175,11 @@ class GeoIndex:
         info = IndexInfo(
             method_name, checkpoint_sha256, int(dim), checkpoint_path=str(checkpoint_path)
         )
-        db = _connect(uri)
+        db = _connect(uri, storage_options)
         if TABLE in _table_names(db):
             if not exist_ok:
                 raise CrossviewError(f"index {uri} already exists; open it or choose another --out")
-            index = cls.open(uri)
+            index = cls.open(uri, storage_options)
             index.check_compatible(method_name, checkpoint_sha256)
             if index.info.dim != dim:
                 raise CrossviewError(f"index {uri} holds {index.info.dim}-d descriptors, not {dim}")
@@ -146,10 +188,13 @@ class GeoIndex:
         return cls(uri, table, info)
 
     @classmethod
-    def open(cls, uri: str) -> GeoIndex:
-        """Open an existing index; a missing or foreign table is a one-line error."""
+    def open(cls, uri: str, storage_options: Mapping[str, str] | None = None) -> GeoIndex:
+        """Open an existing index; a missing or foreign table is a one-line error.
+
+        ``storage_options`` configure object storage (module docstring).
+        """
         try:
-            db = _connect(uri)
+            db = _connect(uri, storage_options)
             names = _table_names(db)
         except Exception as err:  # noqa: BLE001  (LanceDB raises many types for bad URIs)
             raise CrossviewError(f"index {uri}: cannot open ({err})") from None
@@ -176,8 +221,37 @@ class GeoIndex:
 
     @property
     def has_ann(self) -> bool:
-        """Whether an approximate (IVF-PQ) vector index exists."""
-        return any("vector" in idx.columns for idx in self._table.list_indices())
+        """Whether an approximate vector index exists."""
+        return self.ann_type is not None
+
+    @property
+    def ann_type(self) -> str | None:
+        """Type of the approximate index (one of :data:`ANN_TYPES`), ``None`` if there is none.
+
+        Indexes built before ``IVF_SQ`` became the default report ``IVF_PQ``.
+        """
+        ann = self._ann_index()
+        if ann is None:
+            return None
+        return _LANCE_TYPE_NAMES.get(str(ann.index_type), str(ann.index_type))
+
+    @property
+    def ann_metric(self) -> str | None:
+        """Distance the approximate index was trained with, ``None`` if there is none.
+
+        ``l2`` (:data:`ANN_METRIC`), or ``dot`` for indexes built before; searches use the same.
+        """
+        ann = self._ann_index()
+        if ann is None:
+            return None
+        details = getattr(ann, "index_details", None) or {}
+        return str(details.get("metric_type", "dot")).lower()
+
+    def _ann_index(self) -> Any:
+        for idx in self._table.list_indices():
+            if "vector" in idx.columns:
+                return idx
+        return None
 
     def tile_ids(self) -> set[str]:
         """Ids of every tile in the index (used by ``index build`` to resume)."""
@@ -236,29 +310,84 @@ class GeoIndex:
         return n
 
     def create_ann(
-        self, num_partitions: int | None = None, num_sub_vectors: int | None = None
-    ) -> dict[str, int]:
-        """Build (or rebuild) the IVF-PQ index for approximate search.
+        self,
+        num_partitions: int | None = None,
+        num_sub_vectors: int | None = None,
+        index_type: str = DEFAULT_ANN_TYPE,
+        m: int = 20,
+        ef_construction: int = 300,
+        metric: str = ANN_METRIC,
+    ) -> dict[str, Any]:
+        """Build (or rebuild) the approximate index for ``search(exact=False)``.
 
-        Defaults follow LanceDB's guidance: about sqrt(N) partitions, and sub-vectors of 8
-        dimensions (a divisor of D, so every PQ code covers whole dimensions). Partitions are
-        capped at N/256: LanceDB trains k-means on 256 samples per partition and silently trains
-        fewer partitions otherwise, so the returned count would not be the one in use.
+        The table's fragments are compacted first (LanceDB ``optimize``): ``index build``
+        writes one per batch.
+
+        Args:
+            num_partitions: IVF partitions; default about sqrt(N), capped at N/256: LanceDB
+                trains k-means on 256 samples per partition and silently trains fewer
+                partitions otherwise, so the returned count would not be the one in use.
+            num_sub_vectors: PQ sub-vectors (``*_PQ`` types); default D/8, a divisor of D so
+                every code covers whole dimensions.
+            index_type: One of :data:`ANN_TYPES` (default :data:`DEFAULT_ANN_TYPE`).
+            m: HNSW neighbours per node (``IVF_HNSW_*`` types).
+            ef_construction: HNSW build-time candidate list (``IVF_HNSW_*`` types).
+            metric: ``l2`` (default; same ranking as the dot product for unit vectors, finer
+                quantisation) or ``dot`` (how indexes were built before; for comparisons).
+
+        Returns:
+            The parameters in use: ``index_type``, ``num_partitions`` and the type's others.
+
+        Raises:
+            ConfigError: an unknown type or sizes that do not fit the descriptors.
+            CrossviewError: fewer than 256 rows.
+
         """
-        from lancedb.index import IvfPq
+        from lancedb import index as lance_index
 
+        if metric not in ("l2", "dot"):
+            raise ConfigError(f"ANN metric {metric!r} is not one of l2, dot")
+        if index_type not in ANN_TYPES:
+            raise ConfigError(
+                f"ANN index type {index_type!r} is not one of {', '.join(ANN_TYPES)}"
+            )
         n = len(self)
         if n < 256:
-            raise CrossviewError(f"index {self.uri}: {n} rows are too few for IVF-PQ (need >= 256)")
-        parts = num_partitions or max(1, min(int(round(math.sqrt(n))), n // 256))
-        subs = num_sub_vectors or _default_sub_vectors(self.info.dim)
-        if self.info.dim % subs:
-            raise ConfigError(
-                f"num_sub_vectors={subs} must divide the descriptor dim {self.info.dim}"
+            raise CrossviewError(
+                f"index {self.uri}: {n} rows are too few for an ANN index (need >= 256)"
             )
-        config = IvfPq(distance_type="dot", num_partitions=parts, num_sub_vectors=subs)
-        self._table.create_index("vector", config=config, replace=True)
-        return {"num_partitions": parts, "num_sub_vectors": subs}
+        if num_partitions is not None and num_partitions < 1:
+            raise ConfigError(f"num_partitions must be >= 1, got {num_partitions}")
+        parts = num_partitions or max(1, min(int(round(math.sqrt(n))), n // 256))
+        params: dict[str, Any] = {"index_type": index_type, "metric": metric,
+                                  "num_partitions": parts}
+        # L2 on unit vectors ranks exactly as the dot product (|q - v|^2 = 2 - 2 q.v), and
+        # LanceDB quantises L2 indexes by their residual to the partition centroid, which keeps
+        # the fine differences between neighbouring tiles; its dot-product indexes quantise the
+        # raw vectors and lose them (docs/scale.md: IVF_SQ recall 0.56 -> 0.88 at 100k tiles).
+        kwargs: dict[str, Any] = {"distance_type": metric, "num_partitions": parts}
+        if num_sub_vectors is not None and not index_type.endswith("_PQ"):
+            raise ConfigError(f"num_sub_vectors applies to *_PQ index types, not {index_type}")
+        if index_type.endswith("_PQ"):
+            subs = num_sub_vectors or _default_sub_vectors(self.info.dim)
+            if subs < 1 or self.info.dim % subs:
+                raise ConfigError(
+                    f"num_sub_vectors={subs} must divide the descriptor dim {self.info.dim}"
+                )
+            kwargs["num_sub_vectors"] = params["num_sub_vectors"] = subs
+        if "_HNSW_" in index_type:
+            if m < 2 or ef_construction < m:
+                raise ConfigError(f"HNSW needs m >= 2 and ef_construction >= m, got {m}, "
+                                  f"{ef_construction}")
+            kwargs["m"], kwargs["ef_construction"] = params["m"], params["ef_construction"] = (
+                m, ef_construction
+            )
+        # `index build` commits one fragment per batch (tens of thousands at 1M tiles); merging
+        # them first makes k-means sampling, partition shuffling and every later read cheaper.
+        self._table.optimize()
+        config_class = getattr(lance_index, _lance_class(index_type))
+        self._table.create_index("vector", config=config_class(**kwargs), replace=True)
+        return params
 
     # --- search ----------------------------------------------------------------------------
     def search(
@@ -268,8 +397,9 @@ class GeoIndex:
         near: tuple[float, float] | None = None,
         radius_m: float | None = None,
         exact: bool = True,
-        nprobes: int = 20,
-        refine_factor: int | None = None,
+        nprobes: int = DEFAULT_NPROBES,
+        refine_factor: int | None = DEFAULT_REFINE_FACTOR,
+        ef: int | None = None,
     ) -> list[list[Candidate]]:
         """Top-``k`` tiles for each query descriptor.
 
@@ -279,10 +409,17 @@ class GeoIndex:
             near: Geographic prior ``(lat, lon)``; with ``radius_m`` only tiles whose centre
                 lies within ``radius_m`` metres (WGS84 geodesic) are considered.
             radius_m: Radius of the prior in metres (requires ``near``).
-            exact: Brute-force search (``True``) or the IVF-PQ index (``False``; needs
+            exact: Brute-force search (``True``) or the approximate index (``False``; needs
                 :meth:`create_ann`).
-            nprobes: IVF partitions probed per query (ANN only).
-            refine_factor: Re-rank ``k * refine_factor`` PQ hits with exact vectors (ANN only).
+            nprobes: IVF partitions probed per query (ANN only). With a geographic prior
+                this is the minimum: LanceDB pre-filters, and probes further partitions until
+                ``k`` tiles that pass the filter are found (or none is left).
+            refine_factor: Re-rank ``k * refine_factor`` quantised hits with the stored
+                vectors, so scores are exact (ANN with a quantised type only; ``IVF_FLAT``
+                scores are exact already). ``None`` keeps the approximate scores and order.
+            ef: HNSW search candidate list (``IVF_HNSW_*`` types; LanceDB's default
+                1.5 * limit when ``None``); raised to the candidates needed (``k`` times
+                ``refine_factor``) when smaller.
 
         Returns:
             Per query, up to ``k`` candidates sorted by decreasing score.
@@ -306,12 +443,18 @@ class GeoIndex:
             )
         if not exact and nprobes < 1:
             raise ConfigError(f"nprobes must be >= 1, got {nprobes}")
-        if not exact and not self.has_ann:
+        if ef is not None and ef < 1:
+            raise ConfigError(f"ef must be >= 1, got {ef}")
+        ann = None if exact else self.ann_type
+        if not exact and ann is None:
             raise CrossviewError(f"index {self.uri} has no ANN index; run `crossview index ann`")
+        if ann in _EXACT_SCORE_TYPES:
+            refine_factor = None  # scores are already exact: a re-rank would only cost reads
+        metric = "dot" if exact else (self.ann_metric or "dot")
         where = _bbox_sql(near, radius_m) if near is not None and radius_m is not None else None
         limit = k if where is None else 4 * k
         while True:
-            results = self._query(q, limit, where, exact, nprobes, refine_factor)
+            results = self._query(q, limit, where, metric, exact, nprobes, refine_factor, ef)
             if where is None:
                 return [_to_candidates(r[:k], None) for r in results]
             filtered = [_within(r, near, radius_m) for r in results]  # type: ignore[arg-type]
@@ -328,29 +471,54 @@ class GeoIndex:
         q: np.ndarray,
         limit: int,
         where: str | None,
+        metric: str,
         exact: bool,
         nprobes: int,
         refine_factor: int | None,
+        ef: int | None,
+        columns: Sequence[str] = COLUMNS,
     ) -> list[list[dict[str, Any]]]:
+        """Raw LanceDB hits per query, ``columns`` + ``score``, best first (``search``'s core).
+
+        ``columns=("tile_id",)`` times the vector search without the metadata reads.
+        """
         builder = self._table.search(list(q) if len(q) > 1 else q[0], vector_column_name="vector")
-        builder = builder.distance_type("dot").limit(limit)
+        # The index is used only when the query asks for the distance it was trained with.
+        builder = builder.distance_type(metric).limit(limit)
         if where is not None:
+            # Pre-filter: LanceDB evaluates the box first and the vector search scores only the
+            # rows that pass it, so every hit is inside the box.
             builder = builder.where(where, prefilter=True)
         if exact:
             builder = builder.bypass_vector_index()
+        elif where is not None:
+            # A fixed nprobes would stop after the nearest partitions even when they hold fewer
+            # than ``limit`` rows of the box; maximum 0 lets LanceDB probe on until it has them.
+            builder = builder.minimum_nprobes(nprobes).maximum_nprobes(0)
         else:
             builder = builder.nprobes(nprobes)
-            if refine_factor:
-                builder = builder.refine_factor(refine_factor)
-        columns = [*COLUMNS, "_distance"]
-        table = builder.select(columns).to_arrow()
+        if not exact and refine_factor:
+            builder = builder.refine_factor(refine_factor)
+        if not exact and ef is not None:
+            # LanceDB's HNSW needs ef >= the candidates it must return (limit x refine).
+            builder = builder.ef(max(ef, limit * (refine_factor or 1)))
+        table = builder.select([*columns, "_distance"]).to_arrow()
         rows = table.to_pylist()
         per_query: list[list[dict[str, Any]]] = [[] for _ in range(len(q))]
         for row in rows:
+            # Back to the dot product: LanceDB's l2 is squared (2 - 2 q.v for unit vectors),
+            # its dot and cosine distances are 1 - q.v.
+            d = row["_distance"]
+            row["score"] = 1.0 - (0.5 * d if metric == "l2" else d)
             per_query[int(row.get("query_index", 0))].append(row)
         for hits in per_query:
             hits.sort(key=lambda r: r["_distance"])
         return per_query
+
+
+def _lance_class(index_type: str) -> str:
+    """``IVF_HNSW_SQ`` -> ``IvfHnswSq`` (the ``lancedb.index`` config class)."""
+    return "".join(part.capitalize() for part in index_type.split("_"))
 
 
 def _default_sub_vectors(dim: int) -> int:
@@ -410,7 +578,7 @@ def _to_candidates(
         Candidate(
             **{c: r[c] for c in COLUMNS},
             rank=i + 1,
-            score=float(1.0 - r["_distance"]),
+            score=float(r["score"]),
             distance_m=r.get("distance_m") if near is not None else None,
         )
         for i, r in enumerate(rows)

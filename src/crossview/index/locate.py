@@ -33,7 +33,7 @@ import torch
 from crossview.data.inputs import model_input
 from crossview.errors import ConfigError, CrossviewError
 from crossview.geometry.panorama import roll_panorama
-from crossview.index.geoindex import Candidate, GeoIndex
+from crossview.index.geoindex import DEFAULT_NPROBES, Candidate, GeoIndex
 from crossview.inference import encode_images, eval_mode
 
 logger = logging.getLogger(__name__)
@@ -100,9 +100,10 @@ def locate(
     num_headings: int = 16,
     vfov_deg: float | None = None,
     exact: bool = True,
-    nprobes: int = 20,
+    nprobes: int = DEFAULT_NPROBES,
     refine_factor: int | None = 10,
     device: torch.device | None = None,
+    ef: int | None = None,
 ) -> list[QueryResult]:
     """Localize ground images against ``index`` (see the module docstring for orientation/FOV).
 
@@ -121,9 +122,10 @@ def locate(
             to the method's ``ground_vfov_deg`` band as in training. ``None`` = already cropped.
         exact: Exact search (``True``) or the ANN index.
         nprobes: IVF partitions probed (ANN only).
-        refine_factor: Re-rank ``top_k * refine_factor`` PQ hits with the stored vectors (ANN
-            only; ``None`` keeps the PQ-approximate scores).
+        refine_factor: Re-rank ``top_k * refine_factor`` quantised hits with the stored vectors
+            (ANN with a quantised index type only; ``None`` keeps the approximate scores).
         device: Torch device (default :func:`crossview.device.get_device`).
+        ef: HNSW search list (ANN on an ``IVF_HNSW_*`` index; ``None``: LanceDB's default).
 
     Returns:
         One :class:`QueryResult` per image, in order.
@@ -165,6 +167,7 @@ def locate(
             exact=exact,
             nprobes=nprobes,
             refine_factor=refine_factor,
+            ef=ef,
         )
         cands, cand_headings = _best_over_rolls(hits, headings, top_k)
         results.append(QueryResult(str(path), cands, known, cand_headings, fov))
