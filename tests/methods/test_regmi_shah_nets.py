@@ -1,4 +1,4 @@
-"""Regmi-Shah networks at the paper's input sizes (SPECS.md §9), on the meta device (shapes only)."""
+"""Regmi-Shah networks at the paper's input sizes (SPECS.md §9), shapes on the meta device."""
 
 from __future__ import annotations
 

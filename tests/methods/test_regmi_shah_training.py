@@ -12,7 +12,8 @@ from crossview.data.table import PairTable, Reference
 from crossview.errors import ConfigError
 from crossview.losses.ranking import weighted_soft_margin_loss
 from crossview.methods import create_method
-from crossview.methods.regmi_shah import ROWS, RegmiShah
+from crossview.methods.regmi_shah import RegmiShah
+from crossview.methods.regmi_shah_config import ROWS
 
 SMALL = {"ngf": 8, "ndf": 8, "match_channels": [8, 8, 16, 16, 16, 16], "descriptor_dim": 32,
          "synthesis_epochs": 2, "two_stream_epochs": 1, "joint_epochs": 3, "fusion_epochs": 2}
@@ -129,7 +130,8 @@ def test_losses_match_their_definitions():
     real = batch["aerial"] * 2 - 1
     d_real, d_fake = method.discriminator(real), method.discriminator(fake)
     bce = F.binary_cross_entropy_with_logits
-    want_d = 0.5 * (bce(d_real, torch.full_like(d_real, 0.9)) + bce(d_fake, torch.zeros_like(d_fake)))
+    want_d = 0.5 * (bce(d_real, torch.full_like(d_real, 0.9))
+                    + bce(d_fake, torch.zeros_like(d_fake)))
     assert torch.allclose(method.training_step(batch, 0, "D")["total"], want_d, atol=1e-6)
     g = method.training_step(batch, 0, "G")
     want_g = bce(d_fake, torch.full_like(d_fake, 0.9)) + 100 * (fake - real).abs().mean()

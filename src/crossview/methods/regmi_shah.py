@@ -28,9 +28,8 @@ BGR pixels on the 0-255 scale minus the ImageNet BGR mean (the TF code); X-Fork 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -38,9 +37,11 @@ from torch import Tensor, nn
 
 from crossview.data.inputs import InputSpec
 from crossview.errors import ConfigError
-from crossview.losses.gan import GanKind, discriminator_loss, generator_loss
+from crossview.losses.gan import discriminator_loss, generator_loss
 from crossview.losses.ranking import weighted_soft_margin_loss
-from crossview.methods.base import Method, MethodConfig, OptimizerSpec, Phase, check_shape
+from crossview.methods.base import Method, OptimizerSpec, Phase, check_shape
+from crossview.methods.registry import register_method
+from crossview.methods.regmi_shah_config import BGR_MEAN, STAGES, RegmiShahConfig
 from crossview.methods.regmi_shah_nets import (
     MatchEncoder,
     PatchDiscriminator,
@@ -50,107 +51,8 @@ from crossview.methods.regmi_shah_nets import (
     descriptor_fc,
     evaluating,
 )
-from crossview.methods.registry import register_method
 
 logger = logging.getLogger(__name__)
-
-STAGES = ("synthesis", "two_stream", "joint", "fusion")
-"""Training stages, in order."""
-ROWS = ("two_stream_aa", "two_stream_ga", "joint_aa", "joint_ga", "fusion")
-"""Descriptor variants: the rows of the paper's table (``aa``: query ``I_a'``; ``ga``: ``I_g``)."""
-BGR_MEAN = (103.939, 116.779, 123.68)
-"""ImageNet mean (B, G, R) on the 0-255 scale, subtracted by the matching encoders (TF code)."""
-
-
-@dataclasses.dataclass
-class RegmiShahConfig(MethodConfig):
-    """Regmi-Shah hyper-parameters; defaults are the paper / the authors' code (SPECS.md §9)."""
-
-    ground_hw: tuple[int, int] = (224, 1232)
-    """Panorama size of the matching encoders (the input spec; code: 224x1232)."""
-    aerial_size: int = 512
-    """Tile side of the matching encoders and of X-Fork's output (512)."""
-    xfork_ground_hw: tuple[int, int] = (256, 1024)
-    """X-Fork's panorama size, interpolated from the ``ground_hw`` input (256x1024)."""
-    xfork_layout: Literal["paper", "code"] = "paper"
-    """``paper``: 1x4 bottleneck reshaped to 2x2, 6 shared decoder blocks; ``code``: 2x8 to 4x4."""
-    ngf: int = 64
-    """Channels of the first generator conv."""
-    ndf: int = 64
-    """Channels of the first discriminator conv."""
-    d_layers: int = 4
-    """Stride-2 convs of the PatchGAN (code: 4, a 30x30 map at 512 px)."""
-    canny_thresholds: tuple[float, float] = (50.0, 100.0)
-    """Canny hysteresis thresholds on the 0-255 grey scale (code: OpenCV 50 / 100)."""
-    gan_loss: GanKind = "vanilla"
-    """Adversarial loss (code: BCE)."""
-    real_label: float = 0.9
-    """Target of real images for D and of fakes for G (code: one-sided smoothing, 0.9)."""
-    lambda_gan: float = 1.0
-    """Weight of G's adversarial loss."""
-    lambda_l1: float = 100.0
-    """Weight of the L1 loss on the synthesized image (code: 100)."""
-    lambda_seg: float = 1.0
-    """Weight of the L1 loss on the segmentation map (code: 1); 0 when the data has none."""
-    gan_lr: float = 2e-4
-    """Adam learning rate of G and D (code: 2e-4)."""
-    gan_betas: tuple[float, float] = (0.5, 0.999)
-    """Adam betas of G and D."""
-    match_channels: tuple[int, ...] = (64, 128, 256, 512, 512, 512, 512, 512)
-    """Output channels of the matching encoder's conv layers (conv1-conv8)."""
-    match_aggregate: int = 3
-    """Last conv layers aggregated into the descriptor (conv6, conv7, conv8)."""
-    match_dropout: float = 0.5
-    """Dropout after the aggregated layers during training (code: keep_prob 0.5)."""
-    descriptor_dim: int = 1000
-    """Descriptor length ``D`` (FC output, 1000)."""
-    aerial_sharing: Literal["encoder", "fc"] = "encoder"
-    """Joint network: ``I_a'`` and ``I_a`` share the whole aerial encoder (paper) or only the FC
-    (code: separate conv layers)."""
-    alpha: float = 10.0
-    """Weight inside the soft-margin ranking loss."""
-    lambda_ga: float = 10.0
-    """Joint loss weight ``lambda_1`` of ``L(I_g, I_a)`` (code: 10)."""
-    lambda_aa: float = 1.0
-    """Joint loss weight ``lambda_2`` of ``L(I_a', I_a)`` (code: 1)."""
-    joint_loss_mean: bool = False
-    """Divide the joint loss by ``lambda_ga + lambda_aa`` (code) instead of eq. 4's plain sum."""
-    joint_init: Literal["two_stream", "random"] = "two_stream"
-    """Start the joint network from the ``(I_g, I_a)`` two-stream weights (code) or from scratch."""
-    match_lr: float = 1e-5
-    """Adam learning rate of the two-stream and joint networks (code: 1e-5)."""
-    fusion_lr: float = 1e-5
-    """Adam learning rate of the fusion FC layers (code: 1e-5)."""
-    fusion_bias_init: float = 0.01
-    """Constant init of the fusion FC biases (code: 0.01; the matching FCs use 0.1)."""
-    synthesis_epochs: int = 100
-    """Epochs of stage 1 (X-Fork)."""
-    two_stream_epochs: int = 100
-    """Epochs of stage 2 (two-stream baselines); 0 leaves them out (no such rows)."""
-    joint_epochs: int = 100
-    """Epochs of stage 3 (joint feature learning)."""
-    fusion_epochs: int = 500
-    """Epochs of stage 4 (feature fusion)."""
-    synthesis_batch: int | None = None
-    """Pairs per step of stage 1: the first ``n`` of each trainer batch (None: all of it)."""
-    two_stream_batch: int | None = None
-    """Pairs per step of stage 2 (None: the whole trainer batch)."""
-    joint_batch: int | None = None
-    """Pairs per step of stage 3 (None: the whole trainer batch)."""
-    fusion_batch: int | None = None
-    """Pairs per step of stage 4 (None: the whole trainer batch)."""
-
-    def __post_init__(self) -> None:
-        epochs = [getattr(self, f"{s}_epochs") for s in STAGES]
-        if min(epochs) < 0 or sum(epochs) == 0:
-            raise ConfigError(f"regmi_shah: stage epochs must be >= 0, not all 0; got {epochs}")
-        for stage in STAGES:
-            n = getattr(self, f"{stage}_batch")
-            if n is not None and n < 2:
-                raise ConfigError(f"regmi_shah: {stage}_batch must be >= 2 (in-batch negatives)")
-        if self.descriptor_dim < 1 or self.alpha <= 0:
-            raise ConfigError("regmi_shah: descriptor_dim >= 1 and alpha > 0 expected")
-
 
 PRESETS = {
     # SPECS §9: X-Fork 256x1024 -> 512, matching 224x1232 / 512. Published epochs and batches per
@@ -203,6 +105,8 @@ class RegmiShah(Method):
     config: RegmiShahConfig
     synthesis_source = "ground"
     stage_epoch: Tensor
+    joint_initialized: Tensor
+    bgr_mean: Tensor
 
     def __init__(self, config: RegmiShahConfig) -> None:
         super().__init__(config)
@@ -344,8 +248,11 @@ class RegmiShah(Method):
         return images.flip(1) * 255.0 - self.bgr_mean.to(images.dtype)
 
     def xfork_input(self, ground: Tensor) -> Tensor:
-        """Panoramas ``(B, 3, Hg, Wg)`` in [0, 1] -> X-Fork input ``(B, 4, H, W)``: RGB in
-        [-1, 1] at ``xfork_ground_hw`` and the Canny edge map of that image."""
+        """Panoramas ``(B, 3, Hg, Wg)`` in [0, 1] -> X-Fork input ``(B, 4, H, W)``.
+
+        RGB in [-1, 1] at ``xfork_ground_hw`` (interpolated from ``ground_hw``), and the Canny
+        edge map of that image in {0, 1}.
+        """
         check_shape(ground, (None, 3, *self.config.ground_hw), "ground")
         hw = tuple(self.config.xfork_ground_hw)
         if tuple(ground.shape[-2:]) != hw:
@@ -356,7 +263,7 @@ class RegmiShah(Method):
 
     # --- synthesis ---------------------------------------------------------------------------
     def synthesize_with_segmentation(self, ground: Tensor) -> tuple[Tensor, Tensor]:
-        """Panoramas -> (aerial images, segmentation colour maps), each ``(B, 3, S, S)`` in [0, 1]."""
+        """Panoramas -> (aerial images, segmentation colour maps), ``(B, 3, S, S)`` in [0, 1]."""
         image, seg = self.generator(self.xfork_input(ground))
         return (image + 1.0) * 0.5, (seg + 1.0) * 0.5
 
@@ -438,7 +345,9 @@ class RegmiShah(Method):
         return self.ts_ga, self.ts_aa
 
     # --- training ----------------------------------------------------------------------------
-    def training_step(self, batch: dict[str, Any], step: int, phase: str = "G") -> dict[str, Tensor]:
+    def training_step(
+        self, batch: dict[str, Any], step: int, phase: str = "G"
+    ) -> dict[str, Tensor]:
         """Named losses of ``phase``; ``total`` is what its optimizer minimises."""
         valid = [p.name for p in self.phases()]
         if phase not in valid:
@@ -449,7 +358,8 @@ class RegmiShah(Method):
             return self._d_step(batch)
         if phase == "G":
             return self._g_step(batch)
-        ground, aerial = self._matching_input(batch["ground"]), self._matching_input(batch["aerial"])
+        ground = self._matching_input(batch["ground"])
+        aerial = self._matching_input(batch["aerial"])
         synth = self._frozen_synthesis(batch["ground"])
         if phase == "two_stream":
             ga, aa = self._ts()

@@ -193,7 +193,7 @@ class XForkGenerator(nn.Module):
         return out
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(B, 4, H, W)`` -> aerial image and segmentation map, each ``(B, 3, S, S)`` in [-1, 1]."""
+        """``(B, 4, H, W)`` -> aerial image and segmentation map, ``(B, 3, S, S)`` in [-1, 1]."""
         maps = self.feature_maps(x)
         return maps["image"], maps["seg"]
 
@@ -251,15 +251,14 @@ class MatchEncoder(nn.Module):
         if not 1 <= aggregate <= len(channels):
             raise ConfigError(f"match_aggregate: expected 1..{len(channels)}, got {aggregate}")
         self.channels, self.aggregate = tuple(channels), aggregate
-        self.convs = nn.ModuleList(
-            nn.Conv2d(c_in, c_out, 4, 2, 0)
-            for c_in, c_out in zip([in_channels, *channels[:-1]], channels, strict=True)
-        )
-        self.dropout = nn.Dropout(dropout)
-        for conv in self.convs:
+        convs = [nn.Conv2d(c_in, c_out, 4, 2, 0)
+                 for c_in, c_out in zip([in_channels, *channels[:-1]], channels, strict=True)]
+        for conv in convs:
             nn.init.xavier_uniform_(conv.weight)
             bound = math.sqrt(3.0 / conv.out_channels)
-            nn.init.uniform_(conv.bias, -bound, bound)
+            nn.init.uniform_(conv.bias, -bound, bound)  # type: ignore[arg-type]
+        self.convs = nn.ModuleList(convs)
+        self.dropout = nn.Dropout(dropout)
 
     def feature_maps(self, x: Tensor) -> list[Tensor]:
         """conv1..convN outputs (after ReLU, and dropout on the aggregated ones)."""
