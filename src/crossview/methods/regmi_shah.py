@@ -65,7 +65,8 @@ PRESETS = {
                "stages 100/100/100/500 epochs at batch 16/30/24/100",
         "method": {
             "ground_hw": [224, 1232], "aerial_size": 512, "xfork_ground_hw": [256, 1024],
-            "xfork_layout": "paper", "ngf": 64, "ndf": 64, "d_layers": 4,
+            "xfork_layout": "paper", "xfork_dropout_blocks": 3, "ngf": 64, "ndf": 64,
+            "d_layers": 4,
             "canny_thresholds": [50.0, 100.0], "real_label": 0.9, "lambda_gan": 1.0,
             "lambda_l1": 100.0, "lambda_seg": 1.0, "gan_lr": 2.0e-4, "gan_betas": [0.5, 0.999],
             "match_channels": [64, 128, 256, 512, 512, 512, 512, 512], "match_aggregate": 3,
@@ -75,23 +76,29 @@ PRESETS = {
             "fusion_epochs": 500, "synthesis_batch": 16, "two_stream_batch": 30,
             "joint_batch": 24, "fusion_batch": 100,
         },
-        "train": {"epochs": 1876, "batch_size": 100, "sampler": "random", "augment": True,
-                  "eval_every": 25, "eval_synthesis_pairs": 64},
+        # The code rotates tiles by k * 90 degrees, k drawn from 0..4 (3 in 5 rotate); crossview
+        # rolls the panorama with them, keeping pairs aligned (docs/regmi_shah.md).
+        "train": {"epochs": 1876, "batch_size": 100, "sampler": "random",
+                  "augment": {"rot90_prob": 0.6}, "eval_every": 25, "eval_synthesis_pairs": 64},
     },
-    # CPU minutes on the synthetic world (benchmarks/bench_regmi_shah.py): the paper's layouts on
-    # 1/8-size inputs (X-Fork 32x128 -> 64 px with a 1x4 -> 2x2 bottleneck; matching encoders of
-    # six narrow layers on 32x128 / 64 px, conv4-conv6 aggregated, 512-d), higher learning rates
-    # for the short stages. Loss weights and the stage structure are the paper's.
+    # CPU minutes on the synthetic world (benchmarks/bench_regmi_shah.py, 2,000 training pairs:
+    # 62 steps per epoch): the paper's layouts on 1/8-size inputs (X-Fork 32x128 -> 64 px with a
+    # 1x4 -> 2x2 bottleneck, dropout in the first of its three shared decoder blocks as in half
+    # of the paper's six; matching encoders of six narrow layers on 32x128 / 64 px, conv4-conv6
+    # aggregated, 512-d), higher learning rates for the short stages, one batch size. Loss
+    # weights, alpha, the GAN recipe and the stage structure are the paper's.
     "tiny": {
         "doc": "CPU minutes: 1/8-size inputs, narrow nets, short stages (bench_regmi_shah)",
         "method": {
             "ground_hw": [32, 128], "aerial_size": 64, "xfork_ground_hw": [32, 128],
-            "ngf": 16, "ndf": 16, "d_layers": 3, "match_channels": [16, 32, 64, 64, 64, 64],
-            "match_aggregate": 3, "descriptor_dim": 512, "match_lr": 3.0e-4, "fusion_lr": 1.0e-3,
-            "synthesis_epochs": 4, "two_stream_epochs": 6, "joint_epochs": 6, "fusion_epochs": 4,
+            "xfork_dropout_blocks": 1, "ngf": 16, "ndf": 16, "d_layers": 3,
+            "match_channels": [16, 32, 64, 64, 64, 64], "match_aggregate": 3,
+            "descriptor_dim": 512, "match_lr": 3.0e-4, "fusion_lr": 1.0e-3,
+            "synthesis_epochs": 8, "two_stream_epochs": 12, "joint_epochs": 12,
+            "fusion_epochs": 4,
         },
-        "train": {"epochs": 20, "batch_size": 32, "sampler": "random", "augment": True,
-                  "cache_images": True, "eval_every": 5, "eval_synthesis_pairs": 64},
+        "train": {"epochs": 36, "batch_size": 32, "sampler": "random", "augment": True,
+                  "cache_images": True, "eval_every": 6, "eval_synthesis_pairs": 64},
     },
 }
 """Named recipes of ``regmi_shah`` (method and train sections)."""
@@ -112,7 +119,7 @@ class RegmiShah(Method):
         super().__init__(config)
         cfg = config
         self.generator = XForkGenerator(cfg.xfork_ground_hw, cfg.aerial_size, cfg.ngf,
-                                        cfg.xfork_layout)
+                                        cfg.xfork_layout, dropout_blocks=cfg.xfork_dropout_blocks)
         self.discriminator = PatchDiscriminator(cfg.ndf, cfg.d_layers)
         self.ts_ga: nn.ModuleDict | None = None
         self.ts_aa: nn.ModuleDict | None = None

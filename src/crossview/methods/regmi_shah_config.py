@@ -29,6 +29,8 @@ class RegmiShahConfig(MethodConfig):
     """X-Fork's panorama size, interpolated from the ``ground_hw`` input (256x1024)."""
     xfork_layout: Literal["paper", "code"] = "paper"
     """``paper``: 1x4 bottleneck reshaped to 2x2, 6 shared decoder blocks; ``code``: 2x8 to 4x4."""
+    xfork_dropout_blocks: int = 3
+    """Leading shared decoder blocks with dropout 0.5 (pix2pix and the code: 3)."""
     ngf: int = 64
     """Channels of the first generator conv."""
     ndf: int = 64
