@@ -230,7 +230,8 @@ def synthesize_files(
     panoramas for ground -> aerial ones; ``source_vfov_deg`` is a panorama's vertical span) and
     are read by the one input path (:func:`crossview.data.inputs.model_input`, as in training);
     non-square tiles and unreadable files raise :class:`~crossview.errors.InputFileError`
-    naming the file.
+    naming the file. By-products a method returns from ``synthesize_outputs`` (e.g. ``seg``)
+    are written beside each view as ``out/<stem>_<name>.png``.
     """
     from crossview.data.inputs import model_input
     from crossview.errors import InputFileError
@@ -253,10 +254,32 @@ def synthesize_files(
         for start in track(range(0, len(images), batch_size), "synthesize"):
             batch = torch.stack(images[start:start + batch_size]).to(device)
             with inference_autocast(device):
-                panoramas = method.synthesize(batch).float().cpu()
-            for k, panorama in enumerate(panoramas):
-                written.append(save_image(panorama, Path(out) / f"{stems[start + k]}.png"))
+                outputs = method.synthesize_outputs(batch)
+            for name, views in _checked_outputs(method, outputs, len(batch)).items():
+                suffix = f"_{name}" if name else ""
+                for k, image in enumerate(views.float().cpu()):
+                    image = image[0] if image.shape[0] == 1 else image  # grey: H x W
+                    written.append(save_image(image, Path(out) / f"{stems[start + k]}{suffix}.png"))
     return written
+
+
+def _checked_outputs(method: Method, outputs: Any, batch: int) -> dict[str, Tensor]:
+    """``synthesize_outputs`` as promised: the ``""`` view first, safe names, ``(B, 1|3, H, W)``."""
+    import re
+
+    if not isinstance(outputs, dict) or "" not in outputs:
+        raise CrossviewError(f"method {method.name!r}: synthesize_outputs must return a dict with "
+                             "the synthesized view under key ''")
+    for name, images in outputs.items():
+        if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_.-]*", name)):
+            raise CrossviewError(f"method {method.name!r}: synthesize_outputs key {name!r} is not "
+                                 "a file-name-safe string (letters, digits, _ . -)")
+        if not (isinstance(images, Tensor) and images.ndim == 4 and images.shape[0] == batch
+                and images.shape[1] in (1, 3)):
+            shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+            raise CrossviewError(f"method {method.name!r}: synthesize_outputs[{name!r}] must be a "
+                                 f"({batch}, 1|3, H, W) batch, got {shape}")
+    return {"": outputs[""], **{k: v for k, v in outputs.items() if k}}
 
 
 def polar_baseline(spec: InputSpec, source: str = "aerial") -> Callable[[Tensor], Tensor]:

@@ -141,6 +141,15 @@ class Method(nn.Module):
         """
         raise NotImplementedError(f"method {self.name!r} does not synthesize views")
 
+    def synthesize_outputs(self, source: Tensor) -> dict[str, Tensor]:
+        """The synthesized view and its by-products (e.g. a segmentation map), by name.
+
+        Key ``""`` is the view :meth:`synthesize` returns; ``crossview synthesize`` writes it as
+        ``<stem>.png`` and every other key ``k`` (file-name-safe) as ``<stem>_<k>.png``. Each value
+        is a ``(B, 3 or 1, H, W)`` batch in [0, 1]. Default: ``{"": synthesize(source)}``.
+        """
+        return {"": self.synthesize(source)}
+
     @property
     def can_synthesize(self) -> bool:
         """Whether :meth:`synthesize` is implemented."""
