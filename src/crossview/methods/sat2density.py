@@ -55,6 +55,13 @@ from crossview.reports.samples import sample_grid
 
 Illumination = Literal["mean", "random"] | Tensor | None
 
+SKY_MASK_PLACES = {
+    "cvact": "<root>/pano_sky_mask/<id>_grdView.png (Sat2Density's arrangement: streetview/, "
+             "satview_correct/, pano_sky_mask/, ACT_data.mat)",
+    "cvusa": "<root>/sky_mask/<id>.png (Sat2Density's arrangement of CVUSA)",
+}
+"""Where a layout's sky masks go, for the refusal message of a table without them."""
+
 
 @dataclasses.dataclass
 class Sat2DensityConfig(MethodConfig):
@@ -374,11 +381,12 @@ class Sat2Density(Method):
         if table is None or not (self.config.opacity_loss or self.config.illumination):
             return
         if "sky" not in available_extras(table, ["sky"]):
+            where = SKY_MASK_PLACES.get(table.layout, "the synthetic world's crossview_gt/sky/"
+                                        "<sample id>.png")
             raise ConfigError(f"sat2density: the training data {table.layout} {table.root} has "
                               "no sky masks, which the opacity loss and the illumination need; "
-                              "give data with sky masks (the synthetic world's crossview_gt/sky, "
-                              "or Sat2Density's pano_sky_mask / sky_mask folders) or train with "
-                              "opacity_loss=false illumination=false (Table 1 'Base')")
+                              f"put them (white = sky, the panorama's size) in {where} or train "
+                              "with opacity_loss=false illumination=false (Table 1 'Base')")
 
     def _sky(self, batch: dict[str, Any]) -> Tensor | None:
         if not (self.config.opacity_loss or self.config.illumination):
