@@ -178,7 +178,7 @@ PRESETS = {
     "tiny": {
         "doc": "CPU minutes: 32x128 panoramas, 64 px tiles, 17 slices, narrow nets, batch 8",
         "method": {"ground_hw": [32, 128], "aerial_size": 64, "density_slices": 17,
-                   "samples": 64, "density_filters": 8, "density_res_blocks": 2,
+                   "samples": 32, "density_filters": 8, "density_res_blocks": 2,
                    "render_filters": 8, "render_res_blocks": 2, "downsamples": 3,
                    "style_dims": 32, "style_hidden": 64, "style_feature_dims": 64,
                    "disc_filters": 16, "disc_layers": 2, "crop_sizes": [16, 8],
