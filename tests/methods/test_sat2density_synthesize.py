@@ -207,3 +207,17 @@ def test_geometry_scores_flat_world_against_its_analytic_depth(tmp_path):
     assert flat["abs_rel_median"] < 0.05 and flat["miou"] > 0.9
     with pytest.raises(ConfigError, match="true depth and sky"):
         geometry_scores(method, load_layout("cvusa", root), ["val"])
+
+
+def test_eval_synthesis_reports_geometry_on_the_world(model, tmp_path):
+    """``crossview eval --synthesis`` adds the geometry table on data with true depth and sky."""
+    from crossview.training.steps import evaluate_synthesis
+    from crossview.world import make_world
+
+    _, ckpt = model
+    world = make_world(tmp_path / "w", "cvact", pairs=6, seed=0, tile_px=32, pano_hw=(16, 64),
+                       tile_m=30.0, val_fraction=0.5)
+    result = evaluate_synthesis(ckpt, f"cvact:{world}", ["val"], which="last", batch_size=4)
+    geo = result["geometry"]["val"]
+    assert set(geo) == {"generator", "flat_ground"} and geo["flat_ground"]["count"] == 3
+    assert 0 <= geo["flat_ground"]["miou"] <= 1 and geo["generator"]["depth_pixels"] > 0
