@@ -174,7 +174,7 @@ def test_methods_without_options_refuse_them(tmp_path):
     cde = create_method("cde", "tiny")
     make_cvusa_fixture(tmp_path, n_train=1, n_val=0, tile_px=64)
     tile = next((tmp_path / "bingmap" / "19").iterdir())
-    with pytest.raises(ConfigError, match="synthesis option"):
+    with pytest.raises(ConfigError, match="does not take the synthesis option"):
         synthesize_files(cde, [tile], tmp_path / "o", illumination="mean")
 
 

@@ -141,20 +141,18 @@ class Method(nn.Module):
         """
         raise NotImplementedError(f"method {self.name!r} does not synthesize views")
 
-    def synthesize_outputs(self, source: Tensor, **options: Any) -> dict[str, Tensor]:
+    def synthesize_outputs(self, source: Tensor) -> dict[str, Tensor]:
         """The synthesized view and its by-products (e.g. a segmentation map), by name.
 
         Key ``""`` is the view :meth:`synthesize` returns; ``crossview synthesize`` writes it as
         ``<stem>.png`` and every other key ``k`` (file-name-safe) as ``<stem>_<k>.png``. Each value
-        is a ``(B, 3 or 1, H, W)`` batch in [0, 1]. A key ending in ``.npy`` holds values in their
-        own unit (e.g. depth in metres, ``(B, ...)``) and is written as ``<stem>_<k>``.
-        ``options`` are the method's own inference options (e.g. Sat2Density's
-        ``illumination``), forwarded by :func:`crossview.inference.synthesize_files`. Default:
-        ``{"": synthesize(source)}``, no options.
+        is a ``(B, 3 or 1, H, W)`` batch in [0, 1]. A key ending in ``.npy`` holds ``(B, C, H, W)``
+        values in their own unit (e.g. depth in metres), written as ``<stem>_<k>``. A method with
+        inference options of its own (Sat2Density: ``illumination``, ``camera_height_m``) adds
+        them as keyword parameters; :func:`crossview.inference.synthesize_files` forwards its
+        ``**options`` and refuses those the method does not take. Default:
+        ``{"": synthesize(source)}``.
         """
-        if options:
-            raise ConfigError(f"method {self.name!r} takes no synthesis options, got "
-                              f"{sorted(options)}")
         return {"": self.synthesize(source)}
 
     @property

@@ -41,7 +41,7 @@ def group_outputs(stems: Sequence[str], written: Sequence[Path]) -> dict[str, li
 
 def synthesis_html(folder: Path, run: str, method: str, tiles: Sequence[Path],
                    written: Sequence[Path], grid: dict[str, Any] | None = None,
-                   videos: Sequence[dict[str, Path]] = (), options: str = "") -> str:
+                   videos: Sequence[dict[str, Any]] = (), options: str = "") -> str:
     """The page as a string.
 
     Args:
