@@ -3,7 +3,7 @@
 ``training``: on a CVACT-layout synthetic world (400 pairs over 30 m tiles, panoramas spanning
 180 degrees; ``--quick``: 32 pairs at the tiny input sizes), ``sat2density`` (preset ``tiny``)
 and ``cde`` (preset ``tiny``) train through the one trainer for the same wall-clock budget each
-(``--budget-min``, ``$CROSSVIEW_BENCH_S2D_MIN``; default 20 minutes, ``--quick`` 0.25) and are
+(``--budget-min``, ``$CROSSVIEW_BENCH_S2D_MIN``; default 20 minutes, ``--quick`` 0.2) and are
 scored from their ``last`` checkpoints on the world's validation split: PSNR / SSIM / SD / RMSE
 (Sat2Density convention) of sat2density's panoramas against the polar-transformed tile, and on
 the +-45 degree band CDE synthesizes (sat2density's band resized to CDE's 32x176) against cde
@@ -146,7 +146,7 @@ def bench_renderer(quick: bool) -> dict:
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "bench_out" / "sat2density"
 BUDGET_ENV = "CROSSVIEW_BENCH_S2D_MIN"
-FULL_BUDGET_MIN, QUICK_BUDGET_MIN = 20.0, 0.25
+FULL_BUDGET_MIN, QUICK_BUDGET_MIN = 20.0, 0.2
 FULL_PAIRS, QUICK_PAIRS = 400, 32
 WORLD_TILE_M = 30.0  # CVACT (SPECS §6): the tiny preset's tile_size_m
 ABLATIONS: dict[str, dict[str, Any]] = {  # Table 1 rows; "full" is the training section's model
@@ -339,10 +339,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="tiny world, 0.25 min per model, small renderer batches")
+                        help="tiny world, 0.2 min per model, small renderer batches")
     parser.add_argument("--only", default="", help=f"comma-separated sections of {list(SECTIONS)}")
     parser.add_argument("--budget-min", type=float, default=None,
-                        help="training minutes per model (default 20; quick 0.25)")
+                        help="training minutes per model (default 20; quick 0.2)")
     parser.add_argument("--pairs", type=int, default=None, help="pairs of the world (400)")
     parser.add_argument("--out", type=Path, default=None, help="runs and summary.json folder")
     args = parser.parse_args()
