@@ -223,6 +223,7 @@ def synthesize_files(
     batch_size: int = 8,
     device: str | torch.device | None = None,
     source_vfov_deg: float | None = None,
+    **options: Any,
 ) -> list[Path]:
     """Synthesize ``out/<stem>.png`` for every input image; every input is read before any work.
 
@@ -231,7 +232,9 @@ def synthesize_files(
     are read by the one input path (:func:`crossview.data.inputs.model_input`, as in training);
     non-square tiles and unreadable files raise :class:`~crossview.errors.InputFileError`
     naming the file. By-products a method returns from ``synthesize_outputs`` (e.g. ``seg``)
-    are written beside each view as ``out/<stem>_<name>.png``.
+    are written beside each view as ``out/<stem>_<name>.png`` (``.npy`` keys as float32 arrays,
+    ``out/<stem>_<name>``). ``options`` are forwarded to ``synthesize_outputs`` (the method's
+    own options, e.g. Sat2Density's ``illumination`` and ``camera_height_m``).
     """
     from crossview.data.inputs import model_input
     from crossview.errors import InputFileError
@@ -244,6 +247,7 @@ def synthesize_files(
     if len(set(stems)) != len(stems):
         dup = next(s for s in stems if stems.count(s) > 1)
         raise InputFileError(paths[stems.index(dup)], f"two tiles share the output name {dup}.png")
+    _check_options(method, options)
     spec = method.input_spec
     view = method.synthesis_source
     images = [model_input(path, spec, view, source_vfov_deg=source_vfov_deg) for path in paths]
@@ -254,17 +258,37 @@ def synthesize_files(
         for start in track(range(0, len(images), batch_size), "synthesize"):
             batch = torch.stack(images[start:start + batch_size]).to(device)
             with inference_autocast(device):
-                outputs = method.synthesize_outputs(batch)
+                outputs = method.synthesize_outputs(batch, **options)
             for name, views in _checked_outputs(method, outputs, len(batch)).items():
-                suffix = f"_{name}" if name else ""
+                array = name.endswith(".npy")
+                suffix = f"_{name}" if array else (f"_{name}.png" if name else ".png")
                 for k, image in enumerate(views.float().cpu()):
                     image = image[0] if image.shape[0] == 1 else image  # grey: H x W
-                    written.append(save_image(image, Path(out) / f"{stems[start + k]}{suffix}.png"))
+                    written.append(save_image(image, Path(out) / f"{stems[start + k]}{suffix}"))
     return written
 
 
+def _check_options(method: Method, options: dict[str, Any]) -> None:
+    """One-line error for options ``method.synthesize_outputs`` does not take."""
+    import inspect
+
+    if not options:
+        return
+    params = inspect.signature(method.synthesize_outputs).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return  # the method checks them itself
+    names = {p.name for p in params}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise ConfigError(f"method {method.name!r} does not take the synthesis option(s) "
+                          f"{unknown}")
+
+
 def _checked_outputs(method: Method, outputs: Any, batch: int) -> dict[str, Tensor]:
-    """``synthesize_outputs`` as promised: the ``""`` view first, safe names, ``(B, 1|3, H, W)``."""
+    """``synthesize_outputs`` as promised: the ``""`` view first, safe names, ``(B, 1|3, H, W)``.
+
+    ``.npy`` keys hold any ``(B, ...)`` values.
+    """
     import re
 
     if not isinstance(outputs, dict) or "" not in outputs:
@@ -274,12 +298,92 @@ def _checked_outputs(method: Method, outputs: Any, batch: int) -> dict[str, Tens
         if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_.-]*", name)):
             raise CrossviewError(f"method {method.name!r}: synthesize_outputs key {name!r} is not "
                                  "a file-name-safe string (letters, digits, _ . -)")
+        array = name.endswith(".npy")
         if not (isinstance(images, Tensor) and images.ndim == 4 and images.shape[0] == batch
-                and images.shape[1] in (1, 3)):
+                and (array or images.shape[1] in (1, 3))):
             shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
             raise CrossviewError(f"method {method.name!r}: synthesize_outputs[{name!r}] must be a "
                                  f"({batch}, 1|3, H, W) batch, got {shape}")
     return {"": outputs[""], **{k: v for k, v in outputs.items() if k}}
+
+
+def synthesize_trajectory(
+    method: Method,
+    tile: str | Path,
+    out: str | Path,
+    path: str | Sequence[tuple[float, float]] = "diagonal",
+    frames: int = 48,
+    fps: float = 12.0,
+    units: str = "m",
+    device: str | torch.device | None = None,
+    **options: Any,
+) -> list[Path]:
+    """Render a tile's panoramas along a camera path into ``<stem>_trajectory.mp4`` and ``.gif``.
+
+    Each frame shows the tile with the path and the camera's position, the panorama and its
+    colour-mapped depth side by side; ``<stem>_path.png`` is the tile with the path. The method
+    must render from any point of the tile (``render_path``, e.g. ``sat2density``); ``options``
+    (``illumination``, ``camera_height_m``) are forwarded to it.
+
+    Args:
+        method: A method with ``render_path`` and ``config.tile_size_m``.
+        tile: North-up tile file (read by the one input path).
+        out: Output folder.
+        path: ``diagonal``, ``circle``, waypoints ``"x,y;x,y;..."`` or pairs
+            (:func:`crossview.geometry.trajectory.camera_path`).
+        frames: Panoramas along the path.
+        fps: Frames per second of the videos.
+        units: Waypoints in metres from the tile centre (``m``) or tile-image pixels (``px``).
+        device: Where to run.
+        **options: The method's rendering options.
+
+    Returns:
+        The MP4, the GIF and the path image.
+
+    """
+    from crossview.data.inputs import model_input
+    from crossview.geometry.trajectory import camera_path, metres_to_pixels
+    from crossview.io import read_image, save_image
+    from crossview.reports.depth import colour_depth
+    from crossview.reports.video import compose_frame, draw_path, write_gif, write_mp4
+
+    render_path = getattr(method, "render_path", None)
+    if render_path is None:
+        raise ConfigError(f"method {method.name!r} does not render views along a path")
+    tile = Path(tile)
+    size_m = float(method.config.tile_size_m)  # type: ignore[attr-defined]
+    original = read_image(tile)
+    offsets = camera_path(path, size_m, frames, units,  # type: ignore[arg-type]
+                          (original.height, original.width))
+    aerial = model_input(tile, method.input_spec, "aerial")[None]
+    height = max(128, method.input_spec.ground_hw[0])
+    shown = np.asarray(original.resize((height, height)))
+    path_px = metres_to_pixels(offsets, (height, height), size_m)
+    dev = get_device(device)
+    _to_device(method, dev)
+    video: list[np.ndarray] = []
+    with eval_mode(method), torch.inference_mode():
+        chunks = render_path(aerial.to(dev), torch.from_numpy(offsets).to(dev), **options)
+        for chunk in track(chunks, f"trajectory {tile.stem}",
+                           total=math.ceil(len(offsets) / 8)):
+            depth = colour_depth(chunk.depth.float(), method.depth_range_m,  # type: ignore
+                                 chunk.opacity.float())
+            for pano, dep in zip(chunk.panorama.float().cpu(), depth.cpu(), strict=True):
+                k = len(video)
+                video.append(compose_frame([draw_path(shown, path_px, k), _uint8(pano),
+                                            _uint8(dep)]))
+    out = Path(out)
+    stem = tile.stem
+    return [write_mp4(video, out / f"{stem}_trajectory.mp4", fps),
+            write_gif(video, out / f"{stem}_trajectory.gif", fps),
+            save_image(draw_path(shown, path_px), out / f"{stem}_path.png")]
+
+
+def _uint8(image: Tensor) -> np.ndarray:
+    """``(3, H, W)`` in [0, 1] -> ``H x W x 3`` uint8."""
+    from crossview.io import tensor_to_uint8
+
+    return tensor_to_uint8(image)
 
 
 def polar_baseline(spec: InputSpec, source: str = "aerial") -> Callable[[Tensor], Tensor]:
@@ -378,6 +482,67 @@ def synthesis_scores(
                 meter.update("generator", generated, target)
                 meter.update("polar_baseline", baseline(inputs), target)
             results[split] = meter.means()
+    return results
+
+
+def geometry_scores(
+    method: Method,
+    table: Any,
+    splits: Iterable[str] | None = None,
+    batch_size: int = 8,
+    device: str | torch.device | None = None,
+    limit: int | None = None,
+    max_depth_m: float = 50.0,
+    threshold: float = 0.5,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Depth error and sky IoU of a method's rendered panoramas, and of a flat-ground baseline.
+
+    For methods that render depth and opacity (``render_geometry(aerial, flat_ground)``, e.g.
+    ``sat2density``) on pairs with true depth and sky maps (the synthetic world's
+    ``crossview_gt``); metrics of :class:`crossview.evaluation.geometry.GeometryMeter`.
+
+    Returns:
+        ``{split: {"generator": m, "flat_ground": m}}``.
+
+    """
+    import dataclasses
+
+    from torch.utils.data import DataLoader, Subset
+
+    from crossview.data.datasets import PairDataset, available_extras
+    from crossview.evaluation.geometry import GeometryMeter
+
+    render = getattr(method, "render_geometry", None)
+    if render is None:
+        raise ConfigError(f"method {method.name!r} does not render depth and opacity")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit: expected >= 1 pairs per split, got {limit}")
+    spec = dataclasses.replace(method.input_spec, extras=("sky", "depth"))
+    if available_extras(table, spec.extras) != ["sky", "depth"]:
+        raise ConfigError(f"{table.layout} {table.root}: geometry scores need the true depth and "
+                          "sky of every panorama (the synthetic world's crossview_gt)")
+    available = list(table.splits())
+    chosen = list(splits) if splits is not None else available
+    dev = get_device(device)
+    _to_device(method, dev)
+    results = {}
+    with eval_mode(method), torch.inference_mode():
+        for split in chosen:
+            if split not in available:
+                raise ConfigError(f"split {split!r} not in the data (splits: {available})")
+            meter = GeometryMeter(max_depth_m, threshold)
+            data: Any = PairDataset(table.select(split), spec, None)
+            if limit is not None and limit < len(data):
+                data = Subset(data, range(limit))
+            loader = DataLoader(data, batch_size=batch_size, shuffle=False)
+            for batch in track(loader, f"geometry eval ({split})",
+                               total=math.ceil(len(data) / batch_size)):
+                aerial = batch["aerial"].to(dev)
+                for name, flat in (("generator", False), ("flat_ground", True)):
+                    depth, opacity = render(aerial, flat_ground=flat)
+                    meter.update(name, depth.float(), opacity.float(), batch["depth"],
+                                 batch["sky"])
+            results[split] = meter.results()
     return results
 
 

@@ -29,6 +29,16 @@ def _image(path: Path, hw: tuple[int, int], rng: np.random.Generator) -> None:
     Image.fromarray(small).resize((hw[1], hw[0]), Image.Resampling.BILINEAR).save(path)
 
 
+def sky_mask(path: Path, hw: tuple[int, int], rng: np.random.Generator) -> None:
+    """A Sat2Density-style sky mask: RGB, 255 = sky above a ragged skyline, 0 below."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h, w = hw
+    skyline = rng.integers(h // 4, h // 2 + 1, size=w)
+    rows = np.arange(h)[:, None]
+    mask = np.where(rows < skyline[None, :], 255, 0).astype(np.uint8)
+    Image.fromarray(np.repeat(mask[:, :, None], 3, axis=2)).save(path)
+
+
 def make_cvusa_fixture(
     root: Path,
     n_train: int = 8,
@@ -37,8 +47,12 @@ def make_cvusa_fixture(
     pano_hw: tuple[int, int] = (16, 64),
     seed: int = 0,
     polar: bool = False,
+    sky_masks: bool = False,
 ) -> Path:
-    """CVUSA subset: ``splits/{train,val}-19zl.csv``, ``bingmap/19``, ``streetview/panos``."""
+    """CVUSA subset: ``splits/{train,val}-19zl.csv``, ``bingmap/19``, ``streetview/panos``.
+
+    ``sky_masks`` adds Sat2Density's ``sky_mask/<id>.png`` (its dataset/INSTALL.md).
+    """
     root = Path(root)
     rng = np.random.default_rng(seed)
     (root / "splits").mkdir(parents=True, exist_ok=True)
@@ -58,6 +72,8 @@ def make_cvusa_fixture(
             _image(root / rows[-1][1], pano_hw, rng)
             if polar:
                 _image(root / f"polarmap/19/{sid}.png", pano_hw, rng)
+            if sky_masks:
+                sky_mask(root / f"sky_mask/{sid}.png", pano_hw, rng)
         with open(root / "splits" / name, "w", newline="") as f:
             csv.writer(f).writerows(rows)
     return root
@@ -116,6 +132,48 @@ def make_cvact_fixture(
                 (tile_px, tile_px),
                 rng,
             )
+    return root
+
+
+def make_sat2density_cvact_fixture(
+    root: Path,
+    n_train: int = 4,
+    n_val: int = 2,
+    n_unreleased: int = 2,
+    tile_px: int = 32,
+    pano_hw: tuple[int, int] = (32, 64),
+    suffix: str = ".png",
+    sky_masks: bool = True,
+    seed: int = 0,
+) -> Path:
+    """CVACT as Sat2Density's dataset/INSTALL.md arranges it (Shi et al.'s aligned release).
+
+    ``ACT_data.mat`` (as :func:`make_cvact_fixture`), ``streetview/<id>_grdView<suffix>``,
+    ``satview_correct/<id>_satView_polish<suffix>`` and ``pano_sky_mask/<id>_grdView.png``;
+    ``n_unreleased`` more train ids of the .mat file have no images (the release is a subset),
+    and ``valSetAll`` holds ids without images too.
+    """
+    from scipy.io import savemat
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    n = n_train + n_val + n_unreleased
+    ids = [cvact_pano_id(rng) for _ in range(n)]
+    utm = np.stack([690000 + rng.uniform(0, 5000, n), 6090000 + rng.uniform(0, 5000, n)], axis=1)
+    train = np.concatenate([np.arange(1, n_train + 1), np.arange(n_train + n_val + 1, n + 1)])
+    val = np.arange(n_train + 1, n_train + n_val + 1)
+    root.mkdir(parents=True, exist_ok=True)
+    savemat(root / "ACT_data.mat", {
+        "panoIds": np.array(ids), "utm": utm,
+        "trainSet": {"trainInd": train.reshape(-1, 1).astype(np.float64)},
+        "valSet": {"valInd": val.reshape(-1, 1).astype(np.float64)},
+        "valSetAll": {"valInd": np.arange(1, n + 1).reshape(-1, 1).astype(np.float64)},
+    })
+    for pid in ids[:n_train + n_val]:
+        _image(root / "streetview" / f"{pid}_grdView{suffix}", pano_hw, rng)
+        _image(root / "satview_correct" / f"{pid}_satView_polish{suffix}", (tile_px, tile_px), rng)
+        if sky_masks:
+            sky_mask(root / "pano_sky_mask" / f"{pid}_grdView.png", pano_hw, rng)
     return root
 
 

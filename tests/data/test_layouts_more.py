@@ -116,6 +116,8 @@ def test_data_check_cli_json_and_broken_layout(tmp_path: Path) -> None:
         "splits": {"train": 3, "val": 2},
         "gallery": {"train": 3, "val": 2},
         "references": 5,
+        "maps": {},
+        "notes": [],
         "problems": [],
     }
     (tmp_path / "streetview" / "panos" / "0000002.jpg").write_bytes(b"broken")

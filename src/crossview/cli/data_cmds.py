@@ -80,7 +80,18 @@ def _print_table(spec: DataSpec, report: LayoutReport) -> None:
     for split, count in report.splits.items():
         table.add_row(split, str(count), str(report.gallery.get(split, "")))
     table.add_row("references", "", str(report.references))
-    Console().print(table)
+    total = sum(report.splits.values())
+    for key, count in report.maps.items():
+        table.add_row(f"{MAP_NAMES.get(key, key)}", f"{count} of {total}", "")
+    console = Console()
+    console.print(table)
+    for note in report.notes:
+        console.print(note, markup=False, highlight=False)
+
+
+MAP_NAMES = {"sky": "sky masks", "depth": "depth maps", "semantics": "semantic maps",
+             "polar": "polar maps"}
+"""Row labels of the per-pair files ``data check`` counts."""
 
 
 @data_app.command("layouts")

@@ -62,6 +62,16 @@ def print_synthesis_table(result: dict[str, Any]) -> None:
     for split, name, metrics in rows:
         table.add_row(split, name, *(cell(metrics.get(k)) for k in keys), str(metrics["count"]))
     Console(stderr=True).print(table)
+    if "geometry" in result:  # methods that render depth, on data with true depth (sat2density)
+        geo = Table(title=f"{result['method']} geometry (depth within 50 m, opacity > 0.5)")
+        columns = ("abs_rel_median", "ground_iou", "sky_iou", "miou")
+        for column in ("split", "prediction", *columns, "count"):
+            geo.add_column(column, justify="left" if column in ("split", "prediction") else "right")
+        for split, by_name in result["geometry"].items():
+            for name, metrics in by_name.items():
+                geo.add_row(split, name, *(cell(metrics[k]) for k in columns),
+                            str(metrics["count"]))
+        Console(stderr=True).print(geo)
 
 
 @app.command("eval-descriptors")

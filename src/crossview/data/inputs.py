@@ -63,7 +63,8 @@ EXTRAS: dict[str, tuple[View, str]] = {
 """Auxiliary per-sample maps a method may ask for (``InputSpec.extras``): name -> (the view they
 align with, the key of ``Pair.extras`` / ``Reference.extras`` holding their file).
 
-- ``sky``: ``(1, Hg, Wg)`` float32 in {0, 1}, 1 = sky (a PNG, non-zero = sky).
+- ``sky``: ``(1, Hg, Wg)`` float32 in {0, 1}, 1 = sky (a PNG or JPEG, grey or RGB: white,
+  i.e. above 127, is sky; a mask holding only 0 and 1 uses 1 = sky).
 - ``depth``: ``(1, Hg, Wg)`` float32 metres (a ``.npy``; the world writes 0 where nothing is hit).
 - ``aerial_semantics``: ``(3, S, S)`` float32 colour map in [0, 1] (an RGB PNG, or a class-index
   PNG coloured with the table's ``extras["semantic_colours"]`` palette).
@@ -319,8 +320,9 @@ def ground_map(source: str | Path, name: str, spec: InputSpec, *,
         keep = round(arr.shape[0] * spec.ground_vfov_deg / source_vfov_deg)
         top = (arr.shape[0] - keep) // 2
         arr = arr[top:top + keep]
-    out = _nearest(arr, *spec.ground_hw)
-    return (out > 0).float() if name == "sky" else out
+    if name == "sky":  # white = sky; > 127 so that JPEG noise in black stays ground
+        arr = arr > (127 if arr.max() > 1 else 0)
+    return _nearest(arr, *spec.ground_hw)
 
 
 def aerial_map(source: str | Path, spec: InputSpec,

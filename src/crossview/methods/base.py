@@ -146,7 +146,12 @@ class Method(nn.Module):
 
         Key ``""`` is the view :meth:`synthesize` returns; ``crossview synthesize`` writes it as
         ``<stem>.png`` and every other key ``k`` (file-name-safe) as ``<stem>_<k>.png``. Each value
-        is a ``(B, 3 or 1, H, W)`` batch in [0, 1]. Default: ``{"": synthesize(source)}``.
+        is a ``(B, 3 or 1, H, W)`` batch in [0, 1]. A key ending in ``.npy`` holds ``(B, C, H, W)``
+        values in their own unit (e.g. depth in metres), written as ``<stem>_<k>``. A method with
+        inference options of its own (Sat2Density: ``illumination``, ``camera_height_m``) adds
+        them as keyword parameters; :func:`crossview.inference.synthesize_files` forwards its
+        ``**options`` and refuses those the method does not take. Default:
+        ``{"": synthesize(source)}``.
         """
         return {"": self.synthesize(source)}
 

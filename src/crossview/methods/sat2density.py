@@ -22,8 +22,9 @@ trainer evaluates it by synthesis and keeps the best checkpoint by PSNR.
 Inference API: :meth:`Sat2Density.render` returns the panorama with the rendered colour, depth,
 opacity and densities; :meth:`Sat2Density.synthesize` only the panorama. Both take
 ``illumination``: ``None`` or ``"mean"`` (the prior's mean code, zero), ``"random"`` (a code drawn
-from the prior), or a ``(B, 270)`` / ``(1, 270)`` sky histogram (:func:`sky_histogram` of a real
-panorama and its sky mask: the paper's "Sat2Density" rows use the real panorama's own), plus
+from the prior), a ``(B, 270)`` / ``(1, 270)`` sky histogram (:func:`sky_histogram` of a real
+panorama and its sky mask: the paper's "Sat2Density" rows use the real panorama's own), or the
+pair ``(panorama, sky)`` it is computed from (``(B|1, 3, h, w)``, ``(B|1, 1, h, w)``), plus
 ``camera_height_m`` and ``camera_offset_m`` (east, north metres from the tile centre) to render
 from any point of the tile (trajectories, Fig. 1).
 """
@@ -40,7 +41,12 @@ from torch import Tensor, nn
 
 from crossview.data.inputs import InputSpec
 from crossview.errors import ConfigError, CrossviewError
-from crossview.geometry.volume import PanoramaRenderer, add_ground_slice
+from crossview.geometry.volume import (
+    PanoramaRenderer,
+    VolumeRender,
+    add_ground_slice,
+    render_satellite_depth,
+)
 from crossview.losses.feature_matching import feature_matching_loss
 from crossview.losses.gan import discriminator_loss, generator_loss
 from crossview.losses.kl import gaussian_kl
@@ -51,9 +57,17 @@ from crossview.methods.registry import register_method
 from crossview.methods.sat2density_disc import Sat2DensityDiscriminator
 from crossview.methods.sat2density_nets import DensityActivation, DensityNet, RenderNet
 from crossview.methods.sat2density_style import StyleEncoder, StyleMLP, sky_histogram
+from crossview.reports.depth import colour_depth
 from crossview.reports.samples import sample_grid
 
-Illumination = Literal["mean", "random"] | Tensor | None
+Illumination = Literal["mean", "random"] | Tensor | tuple[Tensor, Tensor] | None
+
+SKY_MASK_PLACES = {
+    "cvact": "<root>/pano_sky_mask/<id>_grdView.png (Sat2Density's arrangement: streetview/, "
+             "satview_correct/, pano_sky_mask/, ACT_data.mat)",
+    "cvusa": "<root>/sky_mask/<id>.png (Sat2Density's arrangement of CVUSA)",
+}
+"""Where a layout's sky masks go, for the refusal message of a table without them."""
 
 
 @dataclasses.dataclass
@@ -164,7 +178,7 @@ PRESETS = {
     "tiny": {
         "doc": "CPU minutes: 32x128 panoramas, 64 px tiles, 17 slices, narrow nets, batch 8",
         "method": {"ground_hw": [32, 128], "aerial_size": 64, "density_slices": 17,
-                   "samples": 64, "density_filters": 8, "density_res_blocks": 2,
+                   "samples": 32, "density_filters": 8, "density_res_blocks": 2,
                    "render_filters": 8, "render_res_blocks": 2, "downsamples": 3,
                    "style_dims": 32, "style_hidden": 64, "style_feature_dims": 64,
                    "disc_filters": 16, "disc_layers": 2, "crop_sizes": [16, 8],
@@ -271,7 +285,7 @@ class Sat2Density(Method):
                                                             Tensor | None]:
         """``(feature, mu, logvar)`` for RenderNet from a histogram, ``"mean"`` or ``"random"``."""
         if self.style_encoder is None or self.style_mlp is None:
-            if isinstance(illumination, Tensor):
+            if isinstance(illumination, (Tensor, tuple)):
                 raise ConfigError("illumination: this sat2density model was trained without "
                                   "illumination injection (illumination=false)")
             return None, None, None
@@ -280,7 +294,14 @@ class Sat2Density(Method):
             z = torch.zeros(batch, self.config.style_dims, device=device)
         elif isinstance(illumination, str) and illumination == "random":
             z = torch.randn(batch, self.config.style_dims, device=device)
-        elif isinstance(illumination, Tensor):
+        elif isinstance(illumination, Tensor) or isinstance(illumination, tuple):
+            if isinstance(illumination, tuple):
+                if len(illumination) != 2:
+                    raise ConfigError("illumination: expected (panorama, sky mask), got "
+                                      f"{len(illumination)} tensors")
+                illumination = sky_histogram(illumination[0].to(device),
+                                             illumination[1].to(device),
+                                             self.config.histogram_bins)
             hist = illumination.to(device=device, dtype=torch.float32)
             if hist.ndim == 2 and hist.shape[0] == 1 and batch > 1:
                 hist = hist.expand(batch, -1)
@@ -289,8 +310,8 @@ class Sat2Density(Method):
                                   f" or (1, ...) sky histogram, got {tuple(illumination.shape)}")
             mu, logvar, z = self.style_encoder(hist)
         else:
-            raise ConfigError(f"illumination: expected None, 'mean', 'random' or a sky "
-                              f"histogram tensor, got {illumination!r}")
+            raise ConfigError(f"illumination: expected None, 'mean', 'random', a sky "
+                              f"histogram or (panorama, sky mask), got {illumination!r}")
         return self.style_mlp(z), mu, logvar
 
     def render(self, aerial: Tensor, illumination: Illumination = None,
@@ -307,22 +328,92 @@ class Sat2Density(Method):
         """
         density = self.densities(aerial)
         view = self.renderer(density, aerial, camera_height_m, camera_offset_m)
+        style, mu, logvar = self.illumination_feature(illumination, aerial.shape[0],
+                                                      aerial.device)
+        pano = self._render_net(view, style, aerial.dtype)
+        assert view.colour is not None
+        return Sat2DensityOutput(pano, view.colour, view.depth, view.opacity, density, mu, logvar)
+
+    def _render_net(self, view: VolumeRender, style: Tensor | None, dtype: torch.dtype) -> Tensor:
+        """RenderNet on a rendered view (colour, + depth, + opacity as configured)."""
         assert view.colour is not None
         inputs = [view.colour]
         if self.config.depth_to_render:  # the code's depth unit: half the tile
             inputs.append(view.depth / (self.config.tile_size_m / 2.0))
         if self.config.opacity_to_render:
             inputs.append(view.opacity)
-        style, mu, logvar = self.illumination_feature(illumination, aerial.shape[0],
-                                                      aerial.device)
-        pano = self.render_net(torch.cat(inputs, dim=1).to(aerial.dtype), style)
-        return Sat2DensityOutput(pano, view.colour, view.depth, view.opacity, density, mu, logvar)
+        return self.render_net(torch.cat(inputs, dim=1).to(dtype), style)
 
     def synthesize(self, aerial: Tensor, illumination: Illumination = None,
                    camera_height_m: float | Tensor | None = None,
                    camera_offset_m: Sequence[float] | Tensor | None = None) -> Tensor:
         """Tiles ``(B, 3, S, S)`` in [0, 1] -> panoramas ``(B, 3, H, W)`` in [0, 1] (see render)."""
         return self.render(aerial, illumination, camera_height_m, camera_offset_m).panorama
+
+    @property
+    def depth_range_m(self) -> float:
+        """Longest in-volume ray from the default camera: the depth colour map's far end."""
+        cfg = self.config
+        half = cfg.tile_size_m / 2.0
+        up = max(cfg.camera_height_m, cfg.max_height_m - cfg.camera_height_m)
+        return float((2 * half**2 + up**2) ** 0.5)
+
+    def synthesize_outputs(self, aerial: Tensor, illumination: Illumination = None,
+                           camera_height_m: float | None = None,
+                           camera_offset_m: Sequence[float] | Tensor | None = None
+                           ) -> dict[str, Tensor]:
+        """The panorama and its geometry, for ``crossview synthesize`` (names -> files).
+
+        ``""`` the panorama; ``depth`` its depth colour-mapped (0 to :attr:`depth_range_m`,
+        faded to black by the opacity) and ``depth.npy`` in metres along the ray; ``opacity``;
+        ``satellite_depth`` the top-down depth (Fig. 6b, 0 to ``max_height_m`` below the
+        volume's top) and ``satellite_depth.npy`` in metres.
+        """
+        cfg = self.config
+        out = self.render(aerial, illumination, camera_height_m, camera_offset_m)
+        top = render_satellite_depth(out.density, cfg.tile_size_m, cfg.max_height_m,
+                                     cfg.samples, cfg.extend_ground)
+        return {"": out.panorama,
+                "depth": colour_depth(out.depth, self.depth_range_m, out.opacity),
+                "depth.npy": out.depth.float(),
+                "opacity": out.opacity.float(),
+                "satellite_depth": colour_depth(top.depth, cfg.max_height_m),
+                "satellite_depth.npy": top.depth.float()}
+
+    def render_path(self, aerial: Tensor, offsets_m: Tensor, illumination: Illumination = None,
+                    camera_height_m: float | None = None, chunk: int = 8
+                    ) -> Iterator[Sat2DensityOutput]:
+        """Render one tile ``(1, 3, S, S)`` from each camera ``offsets_m`` ``(T, 2)`` (east, north).
+
+        The densities and the illumination feature are computed once (a ``"random"`` light is
+        one draw for the whole path); yields outputs of up to ``chunk`` consecutive views.
+        """
+        check_shape(aerial, (1, 3, self.config.aerial_size, self.config.aerial_size), "aerial")
+        if offsets_m.ndim != 2 or offsets_m.shape[1] != 2 or len(offsets_m) < 1:
+            raise ConfigError(f"offsets_m: expected (T, 2) camera positions, got "
+                              f"{tuple(offsets_m.shape)}")
+        density = self.densities(aerial)
+        style, _, _ = self.illumination_feature(illumination, 1, aerial.device)
+        for start in range(0, len(offsets_m), max(1, chunk)):
+            part = offsets_m[start:start + max(1, chunk)]
+            n = len(part)
+            dens, tile = density.expand(n, -1, -1, -1), aerial.expand(n, -1, -1, -1)
+            view = self.renderer(dens, tile, camera_height_m, part)
+            st = None if style is None else style.expand(n, -1)
+            assert view.colour is not None
+            yield Sat2DensityOutput(self._render_net(view, st, aerial.dtype), view.colour,
+                                    view.depth, view.opacity, dens, None, None)
+
+    def render_geometry(self, aerial: Tensor, flat_ground: bool = False) -> tuple[Tensor, Tensor]:
+        """Depth (metres along the ray) and opacity ``(B, 1, H, W)`` of the default panorama.
+
+        ``flat_ground``: the baseline whose density is only the ground slice (a flat world).
+        """
+        density = self.densities(aerial)
+        if flat_ground:
+            density = torch.cat([density[:, :1], torch.zeros_like(density[:, 1:])], dim=1)
+        view = self.renderer(density, None)
+        return view.depth, view.opacity
 
     # --- training -----------------------------------------------------------------------------
     def phases(self) -> list[Phase]:
@@ -374,11 +465,12 @@ class Sat2Density(Method):
         if table is None or not (self.config.opacity_loss or self.config.illumination):
             return
         if "sky" not in available_extras(table, ["sky"]):
+            where = SKY_MASK_PLACES.get(table.layout, "the synthetic world's crossview_gt/sky/"
+                                        "<sample id>.png")
             raise ConfigError(f"sat2density: the training data {table.layout} {table.root} has "
                               "no sky masks, which the opacity loss and the illumination need; "
-                              "give data with sky masks (the synthetic world's crossview_gt/sky, "
-                              "or Sat2Density's pano_sky_mask / sky_mask folders) or train with "
-                              "opacity_loss=false illumination=false (Table 1 'Base')")
+                              f"put them (white = sky, the panorama's size) in {where} or train "
+                              "with opacity_loss=false illumination=false (Table 1 'Base')")
 
     def _sky(self, batch: dict[str, Any]) -> Tensor | None:
         if not (self.config.opacity_loss or self.config.illumination):

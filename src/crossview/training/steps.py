@@ -214,6 +214,14 @@ def embed(run_or_checkpoint: str | Path, out: str | Path, data: DataLike | None 
     return Path(out)
 
 
+def _has_true_geometry(method: Any, table: PairTable) -> bool:
+    """Whether ``method`` renders depth and every pair has its true depth and sky maps."""
+    from crossview.data.datasets import available_extras
+
+    return (hasattr(method, "render_geometry")
+            and available_extras(table, ["sky", "depth"]) == ["sky", "depth"])
+
+
 def evaluate_synthesis(run_or_checkpoint: str | Path, data: DataLike | None = None,
                        splits: list[str] | None = None, which: str = "best",
                        batch_size: int = 64, convention: str = "sat2density",
@@ -226,7 +234,10 @@ def evaluate_synthesis(run_or_checkpoint: str | Path, data: DataLike | None = No
         ``synthesis``: ``{split: {"generator": m, "polar_baseline": m}}`` with mean ``psnr``,
         ``ssim``, ``sd``, ``rmse`` (+ ``lpips``) and ``count`` (see
         :func:`crossview.inference.synthesis_scores`; non-finite means are ``None``), plus what
-        was evaluated (method, checkpoint and its sha256, data, splits, convention).
+        was evaluated (method, checkpoint and its sha256, data, splits, convention); for a
+        method that renders depth (sat2density) on data with true depth and sky (the synthetic
+        world), ``geometry``: ``{split: {"generator": g, "flat_ground": g}}``
+        (:func:`crossview.inference.geometry_scores`).
 
     """
     from crossview.evaluation.synthesis import finite_or_none
@@ -240,12 +251,22 @@ def evaluate_synthesis(run_or_checkpoint: str | Path, data: DataLike | None = No
     table = spec.load()
     result = synthesis_scores(model.method, table, splits, batch_size, convention, lpips_model,
                               device)
+    extra = {}
+    if _has_true_geometry(model.method, table):  # methods that render depth (sat2density)
+        from crossview.inference import geometry_scores
+
+        geometry = geometry_scores(model.method, table, splits, batch_size, device)
+        extra["geometry"] = {split: {name: {k: v if k in ("count", "depth_pixels")
+                                            else finite_or_none(float(v)) for k, v in m.items()}
+                                     for name, m in by_name.items()}
+                             for split, by_name in geometry.items()}
     return {
         "synthesis": {
             split: {name: {k: int(v) if k == "count" else finite_or_none(float(v))
                            for k, v in m.items()} for name, m in by_name.items()}
             for split, by_name in result.items()
         },
+        **extra,
         "method": model.method_name, "checkpoint": str(model.checkpoint_path),
         "checkpoint_sha256": model.checkpoint_sha256, "data": str(spec), "splits": list(result),
         "convention": convention, "lpips": getattr(lpips_model, "net", None),

@@ -160,6 +160,11 @@ class LayoutReport:
     """References a split's queries are searched against (``split`` equal or ``None``)."""
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     """The resolved layout options."""
+    maps: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Per-pair files recorded in ``Pair.extras`` (``sky`` masks, ``depth``, ``polar`` maps, ...)
+    and how many pairs have each."""
+    notes: list[str] = dataclasses.field(default_factory=list)
+    """Facts about the data that are not problems (e.g. ids without released images)."""
 
     @property
     def ok(self) -> bool:
@@ -167,7 +172,7 @@ class LayoutReport:
         return not self.problems
 
     def to_json(self) -> dict[str, Any]:
-        """``{"layout", "root", "options", "splits", "gallery", "references", "problems"}``."""
+        """The report as plain data (every field; ``root`` as a string)."""
         return {
             "layout": self.layout,
             "root": str(self.root),
@@ -175,6 +180,8 @@ class LayoutReport:
             "splits": self.splits,
             "gallery": self.gallery,
             "references": self.references,
+            "maps": self.maps,
+            "notes": self.notes,
             "problems": self.problems,
         }
 
@@ -208,7 +215,29 @@ def check_table(layout: Layout[Any], root: Path, options: Config, deep: bool = F
     if deep:
         _verify_images(table, problems)
     return LayoutReport(layout.name, root, table.split_counts(), len(table.references),
-                        problems.all(), problems.messages(), gallery_counts(table), opts)
+                        problems.all(), problems.messages(), gallery_counts(table), opts,
+                        map_counts(table), table_notes(table))
+
+
+def map_counts(table: PairTable) -> dict[str, int]:
+    """How many pairs record each per-pair file in ``Pair.extras`` (sky masks, depth, ...)."""
+    counts: dict[str, int] = {}
+    for pair in table.pairs:
+        for key, value in pair.extras.items():
+            if isinstance(value, Path):
+                counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def table_notes(table: PairTable) -> list[str]:
+    """Lines about the data that are not problems (the layout's ``extras``)."""
+    notes = []
+    if table.extras.get("arrangement"):
+        notes.append(f"arrangement: {table.extras['arrangement']}")
+    if table.extras.get("unreleased"):
+        notes.append(f"{table.extras['unreleased']} ids of the index have no released images "
+                     "(left out)")
+    return notes
 
 
 def gallery_counts(table: PairTable) -> dict[str, int]:

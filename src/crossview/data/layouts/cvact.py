@@ -13,13 +13,27 @@ id per row), ``utm`` (N x 2 easting/northing in metres, UTM zone 55 south, Canbe
 Panoramas are 1664x832 spanning 180 degrees vertically (SPECS.md §1). Latitude/longitude are
 computed from the UTM coordinates (option ``utm_zone``, default ``55S``). The synthetic world
 writes the same files (:class:`CvactWorld`).
+
+**Sat2Density's arrangement** (its ``dataset/INSTALL.md``: Shi et al.'s aligned CVACT release plus
+sky masks), read when the root holds ``satview_correct/`` (option ``arrangement``)::
+
+    ACT_data.mat
+    streetview/<id>_grdView.png                 (.jpg also read)
+    satview_correct/<id>_satView_polish.png     (.jpg also read)
+    pano_sky_mask/<id>_grdView.png              (white = sky; recorded as Pair.extras["sky"])
+
+Splits: ``train`` (``trainSet``) and ``val`` (``valSet``: what Sat2Density reports as its CVACT
+test set). The release holds images for a subset of the ids of ``ACT_data.mat``: as the
+authors' loader does, ids with neither image are left out, and counted in
+``table.extras["unreleased"]`` (``crossview data check`` reports them); an id with only one of
+its two images is a missing file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -135,6 +149,64 @@ def read_cvact(root: Path, problems: Problems, utm_zone: str = UTM_ZONE) -> Pair
     return PairTable("cvact", root, pairs, refs, extras={"ground_vfov_deg": PANO_VFOV_DEG})
 
 
+# --- Sat2Density's arrangement (dataset/INSTALL.md of Sat2Density) ------------------------------
+S2D_SPLITS = {"train": ("trainSet", "trainInd"), "val": ("valSet", "valInd")}
+S2D_AERIAL_DIR = "satview_correct"
+S2D_SKY_DIR = "pano_sky_mask"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""Image suffixes of the Sat2Density arrangement, in the order they are looked for."""
+
+
+def is_sat2density_arrangement(root: Path) -> bool:
+    """Whether ``root`` is CVACT in Sat2Density's arrangement (it has ``satview_correct/``)."""
+    return (root / S2D_AERIAL_DIR).is_dir()
+
+
+def find_image(problems: Problems, root: Path, stem: str) -> Path | None:
+    """``root/<stem><suffix>`` for the first of :data:`IMAGE_SUFFIXES` that exists, else None."""
+    for suffix in IMAGE_SUFFIXES:
+        path = root / f"{stem}{suffix}"
+        if problems.exists(path):
+            return path
+    return None
+
+
+def read_cvact_sat2density(root: Path, problems: Problems, utm_zone: str = UTM_ZONE) -> PairTable:
+    """Read CVACT in Sat2Density's arrangement (module docstring): train and val, sky masks."""
+    mat = read_mat(root / MAT_FILE)
+    ids, utm = mat["panoIds"], mat["utm"]
+    lat, lon = utm_to_latlon(utm[:, 0].tolist(), utm[:, 1].tolist(), utm_zone)
+    pairs: list[Pair] = []
+    refs: list[Reference] = []
+    unreleased = 0
+    for split in S2D_SPLITS:
+        for i in mat[split].tolist():
+            pano_id = ids[i]
+            ground = find_image(problems, root, f"streetview/{pano_id}_grdView")
+            aerial = find_image(problems, root, f"{S2D_AERIAL_DIR}/{pano_id}_satView_polish")
+            if ground is None and aerial is None:
+                unreleased += 1
+                continue
+            ground = ground or root / f"streetview/{pano_id}_grdView.png"
+            aerial = aerial or root / f"{S2D_AERIAL_DIR}/{pano_id}_satView_polish.png"
+            problems.require(ground)
+            problems.require(aerial)
+            pos = position_fields(lat[i], lon[i], float(utm[i, 0]), float(utm[i, 1]), utm_zone)
+            refs.append(Reference(id=pano_id, path=aerial, split=split, **pos))
+            extras: dict[str, Any] = {"mat_index": i}
+            sky = find_image(problems, root, f"{S2D_SKY_DIR}/{pano_id}_grdView")
+            if sky is not None:
+                extras["sky"] = sky
+            pairs.append(Pair(id=pano_id, ground=ground, split=split,
+                              references=(len(refs) - 1,), extras=extras, yaw_deg=0.0, **pos))
+    if not pairs:
+        problems.bad(root / "streetview", f"no image of the {sum(len(mat[s]) for s in S2D_SPLITS)}"
+                     f" train/val ids of {MAT_FILE} (expected streetview/<id>_grdView.png)")
+    extras_t = {"ground_vfov_deg": PANO_VFOV_DEG, "arrangement": "sat2density",
+                "unreleased": unreleased}
+    return PairTable("cvact", root, pairs, refs, extras=extras_t)
+
+
 MAT_HEADER = b"MATLAB 5.0 MAT-file, written by crossview's synthetic world"
 MAT_HEADER_BYTES = 116
 _ID_CHARS = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"))
@@ -198,6 +270,10 @@ class CvactOptions(Config):
 
     utm_zone: str = UTM_ZONE
     """UTM zone of the ``utm`` coordinates in ``ACT_data.mat`` (Canberra: ``55S``)."""
+    arrangement: Literal["auto", "official", "sat2density"] = "auto"
+    """``official`` (``ANU_data_small`` / ``ANU_data_test``), ``sat2density`` (``streetview``,
+    ``satview_correct``, ``pano_sky_mask``), or ``auto``: ``sat2density`` when the root holds
+    ``satview_correct/``."""
 
 
 @register_layout
@@ -209,7 +285,12 @@ class Cvact(Layout[CvactOptions]):
     writer = CvactWorld()
 
     def read(self, root: Path, problems: Problems, options: CvactOptions) -> PairTable:
-        """See :func:`read_cvact`."""
+        """See :func:`read_cvact` and :func:`read_cvact_sat2density` (option ``arrangement``)."""
+        arrangement = options.arrangement
+        if arrangement == "auto":
+            arrangement = "sat2density" if is_sat2density_arrangement(root) else "official"
+        if arrangement == "sat2density":
+            return read_cvact_sat2density(root, problems, options.utm_zone)
         return read_cvact(root, problems, options.utm_zone)
 
     def default_protocol(self, table: PairTable) -> str:

@@ -6,6 +6,9 @@ column W/2 north). ``polarmap/19/<id>.png`` (pre-computed polar maps) is optiona
 ``Pair.extras["polar"]`` when present. ``val-19zl.csv`` is the set the papers report as "test";
 crossview keeps the file's name, split ``val``. The synthetic world writes the same files
 (:class:`CvusaWorld`), plus ``streetview/annotations/<id>.png`` semantic maps.
+
+Sat2Density's arrangement of CVUSA (its ``dataset/INSTALL.md``) is this layout plus
+``sky_mask/<id>.png`` (``.jpg`` also read; white = sky), recorded as ``Pair.extras["sky"]``.
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ def read_cvusa(root: Path, problems: Problems) -> PairTable:
             polar = root / polar_path(aerial_rel)
             if problems.exists(polar):
                 extras["polar"] = polar
+            sky = sat2density_sky_mask(root, ground_rel, problems)
+            if sky is not None:
+                extras["sky"] = sky
             gt_a = by_aerial.get(Path(aerial_rel).as_posix())
             refs.append(
                 Reference(
@@ -86,6 +92,22 @@ def read_cvusa(root: Path, problems: Problems) -> PairTable:
                 )
             )
     return PairTable("cvusa", root, pairs, refs, extras={"ground_vfov_deg": PANO_VFOV_DEG})
+
+
+# --- Sat2Density's sky masks (dataset/INSTALL.md of Sat2Density) -------------------------------
+SKY_MASK_DIR = "sky_mask"
+SKY_MASK_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def sat2density_sky_mask(root: Path, ground_rel: str, problems: Problems) -> Path | None:
+    """``sky_mask/<id>.png`` (or ``.jpg``) of panorama ``ground_rel`` when present, else None."""
+    stem = Path(ground_rel).stem
+    for suffix in SKY_MASK_SUFFIXES:
+        path = root / SKY_MASK_DIR / f"{stem}{suffix}"
+        if problems.exists(path):
+            return path
+    return None
+# --- end of Sat2Density's sky masks --------------------------------------------------------------
 
 
 class CvusaWorld(WorldWriter):
