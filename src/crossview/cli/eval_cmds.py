@@ -122,9 +122,10 @@ def print_conditions_table(label: str, result: dict[str, Any]) -> None:
     for column in ("condition", "search", "R@1", "R@1%", "median m", "heading err"):
         table.add_column(column, justify="left" if column in ("condition", "search") else "right")
     for row in condition_table(result):
-        head = row["heading_err_deg"]
+        head, metres = row["heading_err_deg"], row["median_m"]
         table.add_row(row["condition"], row["search"], f"{row['R@1']:.1f}", f"{row['R@1%']:.1f}",
-                      f"{row['median_m']:.0f}", "-" if head is None else f"{head:.1f}")
+                      "-" if metres is None else f"{metres:.0f}",
+                      "-" if head is None else f"{head:.1f}")
     Console(stderr=True).print(table)
 
 

@@ -132,6 +132,9 @@ def locate_cmd(
     rerank: int = typer.Option(
         50, "--rerank", help="Candidates re-scored from their tile images (0: index scores)."
     ),
+    num_headings: int = typer.Option(
+        32, "--num-headings", help="Headings tried by the rolls search (global descriptors)."
+    ),
     heading: str = typer.Option(
         "unknown", "--heading", help="'unknown' or degrees clockwise from north."
     ),
@@ -157,8 +160,8 @@ def locate_cmd(
     localizer = Localizer.from_index(index, run)
     results = localizer.locate(images, top_k=top, fov_deg=fov, heading=heading, near=prior,
                                radius_m=radius_m, vfov_deg=vfov, exact=not ann, nprobes=nprobes,
-                               camera=camera, pitch_deg=pitch, search=search,
-                               rerank=rerank)  # type: ignore[arg-type]
+                               camera=camera, pitch_deg=pitch, search=search, rerank=rerank,
+                               num_headings=num_headings)  # type: ignore[arg-type]
     doc = results_to_json(results)
     if json_out is not None:
         write_json_atomic(json_out, doc)

@@ -7,7 +7,7 @@ tile, the top-1 tile and the heading error at the true tile), so no ``Q x N`` ma
 - ``R@1``, ``R@5``, ``R@1%`` (percent; rank = tiles scoring strictly higher than the truth, SPECS
   §4; ``R@1%`` uses ``K = max(1, floor(N / 100))``);
 - ``median_m``: median distance in metres between the top-1 tile's centre and the query's
-  position (UTM; the error a user of ``locate`` sees);
+  position (UTM; the error a user of ``locate`` sees); ``None`` without coordinates;
 - ``heading_err_deg``: median absolute angular error of the heading estimated *for the true
   tile* (so it measures orientation, not retrieval), and ``heading_within_30`` the share within
   30 degrees (CrossLocate's yaw criterion, SPECS §4). Both are ``None`` when the heading was
@@ -77,7 +77,7 @@ def summarize(ranks: np.ndarray, top1: np.ndarray, num_refs: int,
         "R@5": 100.0 * float(np.mean(ranks < 5)),
         "R@1%": 100.0 * float(np.mean(ranks < k1)),
         "one_percent_k": k1,
-        "median_m": float(np.median(dist)),
+        "median_m": float(np.median(dist)) if np.isfinite(dist).all() else None,
         "heading_err_deg": None,
         "heading_within_30": None,
         "queries": int(len(ranks)),

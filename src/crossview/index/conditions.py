@@ -305,7 +305,7 @@ def evaluate_conditions(
     }
 
 
-def locate_search(method: Any, num_headings: int = 16, coarse_headings: int = 4) -> str:
+def locate_search(method: Any, num_headings: int = 32, coarse_headings: int = 4) -> str:
     """The benchmark's name of the search ``locate`` uses for ``method`` by default."""
     from crossview.index.locate import resolve_search
 

@@ -190,7 +190,7 @@ def locate(
     heading: str | float | None = "unknown",
     near: tuple[float, float] | None = None,
     radius_m: float | None = None,
-    num_headings: int = 16,
+    num_headings: int = 32,
     vfov_deg: float | None = None,
     exact: bool = True,
     nprobes: int = 20,

@@ -251,7 +251,7 @@ class CDE(Method):
 
     def _street_map(self, features: Tensor, ground: Tensor) -> GroundMap:
         valid = feature_validity(unseen_mask(ground, self.input_spec.pad_rgb),
-                                 tuple(features.shape[-2:])).to(features.dtype)
+                                 (features.shape[-2], features.shape[-1])).to(features.dtype)
         return GroundMap(features * valid, valid)
 
     def aerial_features(self, aerial: Tensor) -> Tensor:

@@ -140,7 +140,7 @@ def localization_rows(stats: dict[str, Any]) -> tuple[list[str], list[tuple[str,
 
 def demo_html(
     metrics: dict[str, Any],
-    stats: dict[str, float],
+    stats: dict[str, Any],
     docs: list[dict[str, Any]],
     run: Path,
     table: Any,
