@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from tests.data.fixtures import make_cvusa_fixture
 
 from crossview.cli import main
 from crossview.data.inputs import InputSpec, model_input, unseen_mask
@@ -19,7 +20,6 @@ from crossview.index.conditions import (
 )
 from crossview.methods.registry import create_method
 from crossview.training.checkpoint import save_checkpoint
-from tests.data.fixtures import make_cvusa_fixture
 
 SPEC = InputSpec(ground_hw=(16, 64), aerial_size=32, ground_vfov_deg=90.0)
 
@@ -70,10 +70,10 @@ def test_evaluate_conditions_rows_for_both_families(runs):
     known = dsm["conditions"]["known"]["known"]
     assert known["heading_err_deg"] is None and 0 <= known["R@1"] <= 100
     glob = evaluate_conditions(paths["sample4geo"], data, "val", ["known", "fov90"],
-                               ["north", "rolls:16", "coarse_fine:4:16+center"], max_queries=3)
-    rows = condition_table(glob)
+                               ["north", "rolls:32", "coarse_fine:4:16+center"], max_queries=3)
+    rows = condition_table(glob)  # the search locate uses by default
     assert [(r["condition"], r["search"]) for r in rows] == [("known", "known"),
-                                                           ("fov90", "rolls:16")]
+                                                           ("fov90", "rolls:32")]
     assert 0 <= rows[1]["heading_err_deg"] <= 180 and rows[1]["queries"] == 3
     with pytest.raises(ConfigError, match="needs a method that matches"):
         evaluate_conditions(paths["sample4geo"], data, "val", ["unknown"], ["match"])

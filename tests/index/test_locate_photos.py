@@ -134,3 +134,26 @@ def test_matching_search_finds_place_and_heading(match_index, tmp_path, fov):
     assert fast.candidates[0].tile_id == "t11"
     with pytest.raises(ConfigError, match="search rolls.*matches feature maps"):
         locate([query], index, method, SHA, fov_deg=fov, camera="panorama", search="rolls")
+
+
+class GlobalPool(MatchPool):
+    """The same pooled maps used as global descriptors (no matching): the heading is searched."""
+
+    can_match = False
+
+
+@pytest.mark.parametrize("search", ["rolls", "coarse_fine"])
+def test_global_search_with_tile_rerank(match_index, tmp_path, search):
+    index, _, panos = match_index
+    method = GlobalPool()
+    query = save_image(roll_panorama(load_image_tensor(panos[5])[None], 90.0)[0],
+                       tmp_path / "q.png")
+    [res] = locate([query], index, method, SHA, top_k=3, search=search, num_headings=16,
+                   rerank=5)
+    assert res.candidates[0].tile_id == "t05"
+    assert res.candidate_headings[0] == pytest.approx(90.0, abs=0.5)
+    assert res.candidates[0].score == pytest.approx(1.0, abs=0.01)
+    [north] = locate([query], index, method, SHA, top_k=30, search="north")
+    assert {c.tile_id: c.score for c in north.candidates}["t05"] < 0.9
+    with pytest.raises(ConfigError, match="search match"):
+        locate([query], index, method, SHA, search="match")

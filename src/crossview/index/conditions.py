@@ -325,14 +325,14 @@ def _first(table: Any, n: int) -> Any:
 def condition_table(result: dict[str, Any], search: str | None = None) -> list[dict[str, Any]]:
     """Rows ``{condition, search, R@1, ...}`` of one evaluation, one per condition.
 
-    Each condition is scored with ``search`` (default: the search ``locate`` uses), ``known``
-    with the given heading.
+    Each condition is scored with ``search`` (default: the search ``locate`` uses; the first
+    search scored when that one was not), ``known`` with the given heading; each row names it.
     """
     chosen = search or result["default_search"]
     rows = []
     for cond, by_search in result["conditions"].items():
         key = "known" if "known" in by_search else chosen
         if key not in by_search:
-            continue
+            key = next(iter(by_search))
         rows.append({"condition": cond, "search": key, **by_search[key]})
     return rows

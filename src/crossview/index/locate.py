@@ -328,10 +328,10 @@ def _locate_global(ctx: _Context, pano: Tensor, known: float | None, top_k: int,
     # coarse_fine: few headings over the whole index, then a fine grid on the best tiles.
     coarse = uniform_headings(coarse_headings)
     desc = _embed(ctx, rolled_queries(pano, coarse), name)
-    keep = max(top_k, rerank)
-    cands = [c for c, _ in _ranked_pairs(_best_over_rolls(ctx.search(desc, keep), coarse))][:keep]
     if rerank == 0:
         return _ranked(_best_over_rolls(ctx.search(desc, top_k), coarse), top_k)
+    keep = max(top_k, rerank)
+    cands = [c for c, _ in _ranked_pairs(_best_over_rolls(ctx.search(desc, keep), coarse))][:keep]
     fine = uniform_headings(num_headings)
     query = torch.from_numpy(_embed(ctx, rolled_queries(pano, fine), name))
     tiles = ctx.tiles(cands, "descriptor")
