@@ -157,3 +157,51 @@ def test_global_search_with_tile_rerank(match_index, tmp_path, search):
     assert {c.tile_id: c.score for c in north.candidates}["t05"] < 0.9
     with pytest.raises(ConfigError, match="search match"):
         locate([query], index, method, SHA, search="match")
+
+
+def test_locate_cli_photo_without_fov(tmp_path, monkeypatch, capsys):
+    """``crossview locate photo.jpg`` with EXIF: no --fov needed; it says which FOV it used."""
+    import json
+    import sys
+
+    from crossview.cli import main
+    from crossview.index.build import index_tiles
+    from crossview.index.tiles import TileRecord
+    from crossview.methods.registry import create_method
+    from crossview.training.checkpoint import save_checkpoint
+
+    method = create_method("safa", "tiny_photo")
+    run = tmp_path / "run" / "checkpoints" / "last.pt"
+    sha = save_checkpoint(run, method)
+    rng = np.random.default_rng(0)
+    tiles = []
+    for i in range(6):
+        path = tmp_path / "tiles" / f"t{i}.png"
+        save_image(torch.from_numpy(rng.uniform(0, 1, (3, 64, 64)).astype(np.float32)), path)
+        tiles.append(TileRecord(f"t{i}", str(path), 40.0 + 0.001 * i, -105.0, 5e5, 4.4e6 + i,
+                                "13N", 1.0))
+    index_tiles(tiles, str(tmp_path / "idx"), method, "safa", sha, checkpoint_path=str(run))
+    pixels = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    photo = exif_jpeg(tmp_path / "photo.jpg", pixels, f35=26)
+    plain = exif_jpeg(tmp_path / "plain.jpg", pixels)
+
+    def cli(*args):
+        monkeypatch.setattr(sys, "argv", ["crossview", *map(str, args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code or 0
+        return code, capsys.readouterr()
+
+    out = tmp_path / "out.json"
+    code, cap = cli("locate", photo, "--index", tmp_path / "idx", "--top", 3, "--json", out)
+    assert code == 0, cap.err
+    [doc] = json.loads(out.read_text())
+    assert doc["camera"] == "pinhole" and doc["fov_deg"] == pytest.approx(67.30, abs=0.01)
+    assert "FocalLengthIn35mmFilm=26" in doc["fov_source"] and len(doc["candidates"]) == 3
+    assert "photo.jpg: pinhole, FOV 67.3 deg (exif FocalLengthIn35mmFilm=26)" in cap.err
+    code, cap = cli("locate", plain, "--index", tmp_path / "idx")
+    assert code == 2
+    assert cap.err.strip().splitlines()[-1].startswith("error: ")
+    assert "plain.jpg: no EXIF focal length" in cap.err and "--fov" in cap.err
