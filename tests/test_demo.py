@@ -52,6 +52,7 @@ def test_demo_smoke_end_to_end_and_resume(demo_out, monkeypatch, capsys):
         "run/checkpoints/last.pt",
         "metrics.json",
         "locate.json",
+        "locate_unknown.json",
         "localization.json",
     ):
         assert (out / name).is_file(), name
@@ -67,6 +68,13 @@ def test_demo_smoke_end_to_end_and_resume(demo_out, monkeypatch, capsys):
     ]
     assert stats["median_error_m"] == pytest.approx(float(np.median(errors)), abs=1e-6)
     assert stats["within_25m"] == pytest.approx(float(np.mean(np.array(errors) <= 25.0)))
+    # The same panoramas without their heading: locate searched it (a heading per candidate).
+    unknown = json.loads((out / "locate_unknown.json").read_text())
+    assert [d["query"] for d in unknown] == [d["query"] for d in docs]
+    assert all(d["heading_deg"] is None and d["candidates"][0]["heading_deg"] is not None
+               for d in unknown)
+    assert all(d["heading_deg"] is not None for d in docs)
+    assert stats["unknown_heading"]["queries"] == len(unknown)
     # Index, locate and eval use the final checkpoint (the held-out split selects nothing).
     last = load_run(out / "run", which="last")
     assert GeoIndex.open(str(out / "index")).info.checkpoint_sha256 == last.checkpoint_sha256
@@ -74,6 +82,7 @@ def test_demo_smoke_end_to_end_and_resume(demo_out, monkeypatch, capsys):
     assert training["step"] == 4
     text = report.read_text()
     assert "R@1" in text and "median_error_m" in text and "4 steps" in text
+    assert "heading known" in text and "heading unknown (searched)" in text
     # A second run skips every finished step: nothing is retrained or re-localized.
     mtimes = {p: (out / p).stat().st_mtime_ns for p in ("run/checkpoints/last.pt", "locate.json")}
     code, cap = _cli(monkeypatch, capsys, "demo", "--smoke", "--out", out)

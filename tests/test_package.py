@@ -6,7 +6,7 @@ import crossview
 
 PUBLIC_API = {
     "__version__", "train", "evaluate", "embed", "build_index", "Localizer", "load_layout",
-    "load_run", "create_method", "list_methods", "register_method",
+    "load_run", "create_method", "list_methods", "register_method", "evaluate_conditions",
 }
 """The small public API (STYLE.md §12): removing a name is a breaking change."""
 

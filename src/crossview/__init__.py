@@ -12,6 +12,7 @@ The public API is deliberately small (``tests/test_package.py`` fails if a name 
     crossview.embed("runs/safa", "desc.parquet")
     index = crossview.build_index("runs/safa", "tiles/", "region.index")
     hits = crossview.Localizer.from_index("region.index").locate(["pano.jpg"], top_k=5)
+    rows = crossview.evaluate_conditions("runs/safa", split="val")  # photos, unknown heading
     model = crossview.load_run("runs/safa")                    # method + checkpoint facts
 
 Each ``crossview`` command is a thin call of one of these. Names load lazily: importing
@@ -31,6 +32,7 @@ _API = {
     "embed": "crossview.training.steps",
     "build_index": "crossview.index.build",
     "Localizer": "crossview.index.locate",
+    "evaluate_conditions": "crossview.index.conditions",
     "load_layout": "crossview.data.layouts",
     "load_run": "crossview.training.checkpoint",
     "create_method": "crossview.methods.registry",

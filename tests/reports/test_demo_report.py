@@ -33,7 +33,7 @@ def test_demo_report_in_headless_chromium(fake_results, page_checker, tmp_path):
     html.write_text(
         demo_html(
             {"ground_to_aerial": {"R@1": 50.0}},
-            {"median_error_m": 15.0},
+            {"median_error_m": 15.0, "unknown_heading": {"median_error_m": 40.0}},
             docs,
             tmp_path / "no_run",
             table,
@@ -42,6 +42,7 @@ def test_demo_report_in_headless_chromium(fake_results, page_checker, tmp_path):
     )
     text = html.read_text()
     assert "ground_to_aerial/R@1" in text and "median_error_m" in text and "&#10003;" in text
+    assert "heading unknown (searched)" in text and ">40<" in text
     assert "No learning curve" in text
     # query + 5 tiles per example, histogram, map.
     assert_page_ok(html, tmp_path, min_images=2 * 6 + 2)

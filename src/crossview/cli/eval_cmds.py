@@ -105,3 +105,70 @@ def eval_descriptors(
                                     ks, one_percent, both, block_size)
     write_json_atomic(json_out, out)
     _print_table(out)
+
+
+def _parse_runs(runs: list[str]) -> list[tuple[str | None, str]]:
+    """``--run [LABEL=]RUN`` options -> ``(label or None, run)`` pairs."""
+    from crossview.errors import ConfigError
+
+    if not runs:
+        raise ConfigError("eval-conditions: give at least one --run [LABEL=]RUN_DIR")
+    out: list[tuple[str | None, str]] = []
+    for item in runs:
+        label, sep, path = item.partition("=")
+        out.append((label, path) if sep and label and path else (None, item))
+    return out
+
+
+def print_conditions_table(label: str, result: dict[str, Any]) -> None:
+    """One row per query condition: R@1, R@1%, median metres, heading error (stderr)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from crossview.index.conditions import condition_table
+
+    table = Table(title=f"{label}: {result['method']} ({result['num_queries']} queries, "
+                        f"{result['num_references']} tiles, search {result['default_search']})")
+    for column in ("condition", "search", "R@1", "R@1%", "median m", "heading err"):
+        table.add_column(column, justify="left" if column in ("condition", "search") else "right")
+    for row in condition_table(result):
+        head, metres = row["heading_err_deg"], row["median_m"]
+        table.add_row(row["condition"], row["search"], f"{row['R@1']:.1f}", f"{row['R@1%']:.1f}",
+                      "-" if metres is None else f"{metres:.0f}",
+                      "-" if head is None else f"{head:.1f}")
+    Console(stderr=True).print(table)
+
+
+@app.command("eval-conditions")
+def eval_conditions(
+    run: list[str] = typer.Option(..., "--run", help="[LABEL=]RUN_DIR (repeatable)."),
+    data: str | None = typer.Option(None, "--data", help="LAYOUT:ROOT (default: each run's)."),
+    split: str = typer.Option("val", "--split", help="Split whose panoramas are the queries."),
+    conditions: str = typer.Option(
+        "known,unknown,fov180,fov90,fov70,pinhole", "--conditions", help="Comma-separated."
+    ),
+    searches: str | None = typer.Option(
+        None, "--searches", help="Heading searches, e.g. north,rolls:16,coarse_fine:4:16."
+    ),
+    max_queries: int | None = typer.Option(None, "--max-queries", help="First N panoramas."),
+    seed: int = typer.Option(0, "--seed", help="Seed of bearings, FOVs and pitches."),
+    which: str = typer.Option("last", "--which", help="Checkpoint of each run: last or best."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
+) -> None:
+    """Localization under query conditions: known / unknown heading, FOV 180/90/70, photos.
+
+    Example: crossview eval-conditions --run s4g=runs/s4g --run safa=runs/safa --json c.json
+    """
+    from crossview.index.conditions import evaluate_conditions
+    from crossview.io import write_json_atomic
+
+    names = [c for c in conditions.split(",") if c]
+    chosen = [s for s in searches.split(",") if s] if searches else None
+    results = {}
+    for label, path in _parse_runs(run):
+        result = evaluate_conditions(path, data, split, names, chosen, max_queries, seed, which)
+        key = label or result["method"]
+        results[key] = result
+        print_conditions_table(key, result)
+    if json_out is not None:
+        write_json_atomic(json_out, results)

@@ -123,14 +123,30 @@ def _parse_near(
 
 @app.command("locate")
 def locate_cmd(
-    images: list[Path] = typer.Argument(..., help="Query images (panoramas or limited-FOV views)."),
+    images: list[Path] = typer.Argument(
+        ..., help="Query images (panoramas, limited-FOV crops of panoramas, or photos)."
+    ),
     index: str = typer.Option(..., "--index", help="Index location."),
     run: Path | None = typer.Option(
         None, "--run", help="Run/checkpoint (default: the checkpoint recorded in the index)."
     ),
     top: int = typer.Option(5, "--top", help="Candidates per query."),
-    fov: float = typer.Option(
-        360.0, "--fov", help="Horizontal field of view of the queries (deg)."
+    fov: float | None = typer.Option(
+        None, "--fov", help="Horizontal field of view of the queries (deg; default: 360 for "
+        "panoramas, from EXIF for photos)."
+    ),
+    camera: str = typer.Option(
+        "auto", "--camera", help="auto (W >= 2H: panorama, else photo), panorama or pinhole."
+    ),
+    pitch: float = typer.Option(0.0, "--pitch", help="Pitch of photos above the horizon (deg)."),
+    search: str = typer.Option(
+        "auto", "--search", help="Heading search: auto, match, rolls, coarse_fine or north."
+    ),
+    rerank: int = typer.Option(
+        50, "--rerank", help="Candidates re-scored from their tile images (0: index scores)."
+    ),
+    num_headings: int = typer.Option(
+        32, "--num-headings", help="Headings tried by the rolls search (global descriptors)."
     ),
     heading: str = typer.Option(
         "unknown", "--heading", help="'unknown' or degrees clockwise from north."
@@ -163,7 +179,9 @@ def locate_cmd(
     localizer = Localizer.from_index(index, run)
     results = localizer.locate(images, top_k=top, fov_deg=fov, heading=heading, near=prior,
                                radius_m=radius_m, vfov_deg=vfov, exact=not ann,
-                               nprobes=nprobes or DEFAULT_NPROBES, ef=ef or None)
+                               nprobes=nprobes or DEFAULT_NPROBES, ef=ef or None,
+                               camera=camera, pitch_deg=pitch, search=search, rerank=rerank,
+                               num_headings=num_headings)  # type: ignore[arg-type]
     doc = results_to_json(results)
     if json_out is not None:
         write_json_atomic(json_out, doc)
@@ -174,6 +192,8 @@ def locate_cmd(
         write_text_atomic(html_out, locate_html(doc, index, localizer.method_name, prior,
                                                  radius_m))
     for result in doc:
+        typer.echo(f"{result['query']}: {result['camera']}, FOV {result['fov_deg']:.1f} deg "
+                   f"({result['fov_source']})", err=True)
         typer.echo(result["query"])
         for c in result["candidates"]:
             head = "" if c["heading_deg"] is None else f"  heading {c['heading_deg']:.0f}"

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, default_collate
 
-from crossview.data.augment import AugmentConfig, augment_views, crop_fov
+from crossview.data.augment import AugmentConfig, augment_views, crop_fov, rotate_pair
 from crossview.data.inputs import (
     EXTRAS,
     InputSpec,
@@ -34,6 +34,13 @@ from crossview.data.inputs import (
     pad_to_panorama,
     pixels_to_batch,
     pixels_to_tensor,
+)
+from crossview.data.queries import (
+    QueryConfig,
+    apply_query,
+    draw_query,
+    query_record,
+    twin_rotation,
 )
 from crossview.data.table import Pair, PairTable
 from crossview.errors import ConfigError
@@ -132,7 +139,10 @@ class PairDataset(_TableDataset):
     Sample keys: ``ground`` ``(3, Hg, Wg)`` (a FOV crop is padded back to ``Wg`` columns with
     the method's pad value), ``aerial`` ``(3, S, S)``, ``index``, ``id``, ``ref_index``
     (positive reference), ``latlon`` / ``utm`` float64 ``(2,)`` (NaN unknown), ``yaw_deg`` (NaN
-    unknown), ``rot90_k``, ``flipped`` and ``fov_shift`` when a FOV crop was applied, and each
+    unknown), ``rot90_k``, ``flipped`` and ``fov_shift`` when a FOV crop was applied, the
+    query record (``query_fov_deg``, ``query_heading_deg``, ``query_pinhole``,
+    ``query_pitch_deg``) and, with ``query.rotation_negatives``, ``ground_twin`` /
+    ``aerial_twin`` when query conditions are on (:mod:`crossview.data.queries`), and each
     extra map of ``spec.extras`` the data provides (:data:`~crossview.data.inputs.EXTRAS`;
     :attr:`extras` lists them). An extra that some pairs have and others lack is an error naming
     a pair without it, never a silently missing key. Images are decoded in full
@@ -146,6 +156,7 @@ class PairDataset(_TableDataset):
         augment: AugmentConfig | None = None,
         seed: int = 0,
         fast_decode: bool = False,
+        query: QueryConfig | None = None,
     ) -> None:
         if table.extras.get("queries_only"):
             raise ConfigError(
@@ -155,6 +166,13 @@ class PairDataset(_TableDataset):
         super().__init__(table, spec, seed, fast_decode)
         self.augment = augment
         self.extras = available_extras(table, spec.extras)
+        self.query = query if query is not None and query.active else None
+        if self.query is not None and augment is not None and augment.fov_deg is not None:
+            raise ConfigError("train.augment.fov_deg and train.query both limit the field of "
+                              "view; use train.query.fov_deg only")
+        if self.query is not None and self.extras:
+            raise ConfigError(f"train.query: query conditions cannot transform the ground extras "
+                              f"{self.extras} of this method")
 
     def without_augmentation(self) -> PairDataset:
         """Return the same pairs without augmentation, sharing this dataset's image cache."""
@@ -169,8 +187,8 @@ class PairDataset(_TableDataset):
         aerial = self._tile(pair.positive)
         maps = {name: self._extra(name, pair) for name in self.extras}
         extra: dict[str, Any] = {}
+        gen = sample_generator(self.seed, self.epoch, index)
         if self.augment is not None:
-            gen = sample_generator(self.seed, self.epoch, index)
             g_names = [n for n in maps if EXTRAS[n][0] == "ground"]
             a_names = [n for n in maps if EXTRAS[n][0] == "aerial"]
             aerial, ground, a_maps, g_maps, extra = augment_views(
@@ -181,6 +199,8 @@ class PairDataset(_TableDataset):
             maps = {**dict(zip(a_names, a_maps, strict=True)),
                     **{n: pad_to_panorama(m, width, (0.0,) * m.shape[0])
                        for n, m in zip(g_names, g_maps, strict=True)}}
+        if self.query is not None:  # after augmentation: on the full, north-aligned panorama
+            ground, aerial, extra = self._query(ground, aerial, gen, extra)
         latlon, utm = _coords(pair)
         return {
             "ground": ground,
@@ -194,6 +214,18 @@ class PairDataset(_TableDataset):
             **maps,
             **extra,
         }
+
+    def _query(self, ground: Tensor, aerial: Tensor, gen: torch.Generator,
+               extra: dict[str, Any]) -> tuple[Tensor, Tensor, dict[str, Any]]:
+        """Turn the (augmented, full) panorama into a query; add its twin when asked."""
+        assert self.query is not None
+        draw = draw_query(self.query, ground.shape[-1], gen)
+        out = {**extra, **query_record(draw)}
+        if self.query.rotation_negatives:
+            tile_twin, pano_twin = rotate_pair(aerial, ground, twin_rotation(gen))
+            out["aerial_twin"] = tile_twin
+            out["ground_twin"] = apply_query(pano_twin, draw, self.spec)
+        return apply_query(ground, draw, self.spec), aerial, out
 
     def _extra(self, name: str, pair: Pair) -> Tensor:
         view, key = EXTRAS[name]

@@ -14,6 +14,17 @@ the user:
   (a limited-FOV query) is resized to ``int(fov / 360 * W)`` columns and placed, centred on
   column ``W/2`` (north, DESIGN.md), in a full-width panorama filled with ``spec.pad_rgb``: the
   method's normalisation mean, so the unseen part is zero once normalised.
+- **Photos** (``camera="pinhole"``). An ordinary photo with horizontal field of view ``fov_deg``,
+  taken at ``pitch_deg`` above the horizon, is mapped onto the part of the method's panorama band
+  it covers (:func:`pinhole_panorama`: the inverse of the perspective crop,
+  :func:`crossview.geometry.panorama.equirect_from_perspective`), centred on column ``W/2`` like
+  a limited-FOV view, the rest filled with ``spec.pad_rgb``. Files are turned upright by their
+  EXIF orientation first (:mod:`crossview.data.photos`, which also reads the FOV from EXIF).
+  Training renders its pinhole queries through the same function
+  (:mod:`crossview.data.queries`), so a photo reaches the model as in training.
+- **Unseen pixels.** The pad colour marks what a query did not see: :func:`unseen_mask` finds it
+  again (pixels decoded from 8 bits never equal a mean such as 0.485 exactly), so a method that
+  matches feature maps (DSM) can ignore those positions without another argument.
 - **Aerial view.** A north-up tile resized to ``spec.aerial_size`` with ``spec.aerial_filter``
   (``bilinear``: PIL's antialiased triangle filter).
 - **Values.** ``uint8`` pixels, ``3 x H x W``, are converted once to float32 in ``[0, 1]``
@@ -37,6 +48,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
@@ -52,6 +64,7 @@ UNIT_STD = (0.5, 0.5, 0.5)
 
 Filter = Literal["area", "bilinear", "bicubic"]
 View = Literal["ground", "aerial"]
+Camera = Literal["panorama", "pinhole"]
 ImageSource = str | Path | np.ndarray | Image.Image
 
 
@@ -251,6 +264,83 @@ def pad_to_panorama(view: Tensor, width: int, pad_rgb: Sequence[float]) -> Tenso
     return canvas
 
 
+def unseen_mask(images: Tensor, pad_rgb: Sequence[float]) -> Tensor:
+    """Pixels of ``(B, 3, H, W)`` images that hold exactly the pad colour: ``(B, 1, H, W)`` bool.
+
+    The one input path fills what a limited-FOV view or a photo does not cover with
+    ``spec.pad_rgb``; this finds those pixels again (module docstring).
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ConfigError(f"unseen_mask: expected (B, 3, H, W) images, got {tuple(images.shape)}")
+    fill = torch.tensor(list(pad_rgb), dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    return (images == fill).all(dim=1, keepdim=True)
+
+
+def pinhole_panorama(image: Tensor, spec: InputSpec, fov_deg: float,
+                     pitch_deg: float = 0.0) -> Tensor:
+    """Map a pinhole photo ``(3, h, w)`` in [0, 1] onto the method's panorama band.
+
+    The photo's optical axis is placed at column ``W/2`` (bearing 0, as limited-FOV views are
+    centred) and ``pitch_deg`` above the horizon; the band spans ``spec.ground_vfov_deg`` around
+    the horizon at ``spec.ground_hw``. Panorama pixels the photo does not cover hold
+    ``spec.pad_rgb``. A photo much larger than the part of the band it covers is first shrunk by
+    area averaging to twice that width, so the bilinear mapping does not alias.
+
+    Returns:
+        ``(3, H, W)`` float32 in [0, 1].
+
+    """
+    from crossview.geometry.panorama import equirect_from_perspective
+
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ConfigError(f"pinhole_panorama: expected a (3, h, w) photo, got {tuple(image.shape)}")
+    fov = _check_pinhole(fov_deg, pitch_deg)
+    height, width = spec.ground_hw
+    target_w = _pinhole_width(fov, width)
+    if image.shape[-1] > target_w:
+        target_h = max(2, round(image.shape[-2] * target_w / image.shape[-1]))
+        image = F.interpolate(image[None].float(), size=(target_h, target_w), mode="area")[0]
+    pano, valid = equirect_from_perspective(image[None].float(), 0.0, float(pitch_deg), fov,
+                                            (height, width), spec.ground_vfov_deg)
+    fill = torch.tensor(list(spec.pad_rgb), dtype=pano.dtype).view(3, 1, 1)
+    return torch.where(valid[0], pano[0], fill).clamp(0.0, 1.0)
+
+
+def _pinhole_width(fov_deg: float, pano_width: int) -> int:
+    """Width a photo is shrunk to before mapping: twice the panorama columns it covers."""
+    return max(4, math.ceil(2.0 * fov_deg / 360.0 * pano_width))
+
+
+def _check_pinhole(fov_deg: float | None, pitch_deg: float) -> float:
+    if fov_deg is None:
+        raise ConfigError("a pinhole photo needs its horizontal field of view (fov_deg / --fov)")
+    fov = float(fov_deg)
+    if not 0.0 < fov < 180.0:
+        raise ConfigError(f"fov_deg: a pinhole photo's field of view must be in (0, 180), got "
+                          f"{fov_deg}")
+    if not (math.isfinite(pitch_deg) and -90.0 < pitch_deg < 90.0):
+        raise ConfigError(f"pitch_deg: expected degrees in (-90, 90), got {pitch_deg}")
+    return fov
+
+
+def photo_tensor(source: ImageSource, spec: InputSpec, fov_deg: float) -> Tensor:
+    """A photo file / array as an upright ``(3, h, w)`` float32 tensor, pre-shrunk for mapping.
+
+    Files are turned upright by their EXIF orientation; the shrink (PIL box filter, only when the
+    photo is wider than twice the panorama columns it will cover) keeps large photos cheap.
+    """
+    from crossview.data.photos import read_photo_camera, upright
+
+    img = _as_image(source)
+    if isinstance(source, (str, Path)):
+        img = upright(img, read_photo_camera(source).orientation)
+    target_w = _pinhole_width(fov_deg, spec.ground_hw[1])
+    if img.width > target_w:
+        target_h = max(2, round(img.height * target_w / img.width))
+        img = img.resize((target_w, target_h), resample=Image.Resampling.BOX)
+    return pixels_to_tensor(_chw(np.asarray(img)))
+
+
 def model_input(
     source: ImageSource,
     spec: InputSpec,
@@ -260,16 +350,25 @@ def model_input(
     fov_deg: float | None = None,
     band_crop: bool = True,
     fast_decode: bool = False,
+    camera: Camera = "panorama",
+    pitch_deg: float = 0.0,
 ) -> Tensor:
     """The tensor a method is fed for one image: float32 ``(3, H, W)`` in ``[0, 1]``.
 
     ``view="ground"``: :func:`ground_pixels`, then limited-FOV views are padded to the full
-    panorama width (:func:`pad_to_panorama`). ``view="aerial"``: :func:`aerial_pixels`.
+    panorama width (:func:`pad_to_panorama`); with ``camera="pinhole"`` the image is a photo of
+    horizontal field of view ``fov_deg`` (required) taken at ``pitch_deg``, mapped onto the band
+    by :func:`pinhole_panorama`. ``view="aerial"``: :func:`aerial_pixels`.
     """
     if view == "aerial":
         return pixels_to_tensor(aerial_pixels(source, spec, fast_decode=fast_decode))
     if view != "ground":
         raise ConfigError(f"view: expected 'ground' or 'aerial', got {view!r}")
+    if camera == "pinhole":
+        fov = _check_pinhole(fov_deg, pitch_deg)
+        return pinhole_panorama(photo_tensor(source, spec, fov), spec, fov, pitch_deg)
+    if camera != "panorama":
+        raise ConfigError(f"camera: expected 'panorama' or 'pinhole', got {camera!r}")
     image = pixels_to_tensor(ground_pixels(source, spec, source_vfov_deg=source_vfov_deg,
                                            fov_deg=fov_deg, band_crop=band_crop,
                                            fast_decode=fast_decode))

@@ -98,19 +98,39 @@ def weighted_soft_margin_loss(
         )
     if not 0.0 < hard_ratio <= 1.0:
         raise ConfigError(f"hard_ratio: expected a value in (0, 1], got {hard_ratio}")
-    b = sat.shape[0]
     dist = pairwise_sq_distances(sat, grd)  # (B, B): [i, j] = sat i vs ground j
+    return soft_margin_from_distances(dist, alpha, hard_ratio, negative_mask, include_diagonal)
+
+
+def soft_margin_from_distances(
+    dist: Tensor,
+    alpha: float = 10.0,
+    hard_ratio: float = 1.0,
+    negative_mask: Tensor | None = None,
+    include_diagonal: bool = False,
+) -> Tensor:
+    """:func:`weighted_soft_margin_loss` on a precomputed ``(B, B)`` distance matrix.
+
+    ``dist[i, j]`` is the distance of satellite ``i`` and ground ``j`` (``2 - 2 similarity``),
+    from descriptors or from any other matching score (DSM's correlation, SPECS §2 otherwise
+    unchanged); the other arguments are those of :func:`weighted_soft_margin_loss`.
+    """
+    if dist.ndim != 2 or dist.shape[0] != dist.shape[1]:
+        raise ValueError(f"dist: expected a square (B, B) matrix, got {tuple(dist.shape)}")
+    if not 0.0 < hard_ratio <= 1.0:
+        raise ConfigError(f"hard_ratio: expected a value in (0, 1], got {hard_ratio}")
+    b = dist.shape[0]
     pos = torch.diagonal(dist)
     g2s = F.softplus(alpha * (pos.unsqueeze(0) - dist))  # [i, j]: ground j, negative sat i
     s2g = F.softplus(alpha * (pos.unsqueeze(1) - dist))  # [i, j]: sat i, negative ground j
-    counted = ~torch.eye(b, dtype=torch.bool, device=sat.device)
+    counted = ~torch.eye(b, dtype=torch.bool, device=dist.device)
     if negative_mask is not None:
         if negative_mask.shape != (b, b) or negative_mask.dtype != torch.bool:
             raise ValueError(
                 f"negative_mask: expected a bool ({b}, {b}) tensor, got "
                 f"{negative_mask.dtype} {tuple(negative_mask.shape)}"
             )
-        counted = counted & ~negative_mask.to(sat.device)
+        counted = counted & ~negative_mask.to(dist.device)
     if not bool(counted.any()):
         raise ValueError(
             "weighted_soft_margin_loss: the batch has no negative pair to rank "
@@ -119,7 +139,7 @@ def weighted_soft_margin_loss(
     if include_diagonal and hard_ratio >= 1.0:
         # Sum over counted pairs plus the B diagonal terms, divided by the counted pairs only.
         n = counted.sum()
-        diag = torch.eye(b, dtype=torch.bool, device=sat.device)
+        diag = torch.eye(b, dtype=torch.bool, device=dist.device)
         loss_g2s = (g2s[counted].sum() + g2s[diag].sum()) / n
         loss_s2g = (s2g[counted].sum() + s2g[diag].sum()) / n
     else:

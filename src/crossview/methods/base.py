@@ -27,6 +27,7 @@ from crossview.data.inputs import InputSpec
 from crossview.errors import ConfigError, unknown_name_error
 
 if TYPE_CHECKING:
+    from crossview.methods.matching import GroundMap
     from crossview.methods.registry import Preset
 
 
@@ -190,6 +191,40 @@ class Method(nn.Module):
     def active_variant(self) -> str | None:
         """The descriptor variant the encoders give now (``None``: the default)."""
         return self.__dict__.get("_variant")
+
+    # --- orientation-aware matching (optional; crossview.methods.matching) --------------------
+    @property
+    def can_match(self) -> bool:
+        """Whether the method gives polar-aligned feature maps for :meth:`match` (DSM).
+
+        Such a method's ``encode_aerial`` returns its aerial map flattened and L2-normalised
+        (``match_shape`` tells how to fold it back), so a GeoIndex of those descriptors holds the
+        maps, and its ``encode_ground`` the ground map the same way (the score at heading 0).
+        """
+        return False
+
+    @property
+    def match_shape(self) -> tuple[int, int, int]:
+        """``(C, h, W)`` of the feature maps :meth:`match` compares."""
+        raise NotImplementedError(f"method {self.name!r} does not match feature maps")
+
+    def ground_features(self, ground: Tensor) -> GroundMap:
+        """Ground images ``(B, 3, Hg, Wg)`` -> feature maps and where they saw something."""
+        raise NotImplementedError(f"method {self.name!r} does not match feature maps")
+
+    def aerial_features(self, aerial: Tensor) -> Tensor:
+        """North-up tiles ``(B, 3, S, S)`` -> polar-aligned feature maps ``(B, C, h, W)``."""
+        raise NotImplementedError(f"method {self.name!r} does not match feature maps")
+
+    def match(self, ground: GroundMap, aerial: Tensor) -> tuple[Tensor, Tensor]:
+        """Similarity ``(Q, N)`` and heading ``(Q, N)`` (deg) of every query/tile pair.
+
+        Default: DSM's correlation over every azimuth shift
+        (:func:`crossview.methods.matching.match_maps`).
+        """
+        from crossview.methods.matching import match_maps
+
+        return match_maps(ground, aerial)
 
     # --- training ----------------------------------------------------------------------------
     def phases(self) -> list[Phase]:

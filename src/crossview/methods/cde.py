@@ -34,11 +34,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crossview.data.inputs import UNIT_MEAN, UNIT_STD, InputSpec
+from crossview.data.inputs import UNIT_MEAN, UNIT_STD, InputSpec, unseen_mask
 from crossview.errors import ConfigError, CrossviewError
 from crossview.geometry.polar import polar_transform
 from crossview.losses.gan import GanKind, discriminator_loss, generator_loss
-from crossview.losses.ranking import cde_hard_ratio, utm_negative_mask, weighted_soft_margin_loss
+from crossview.losses.ranking import (
+    cde_hard_ratio,
+    soft_margin_from_distances,
+    utm_negative_mask,
+    weighted_soft_margin_loss,
+)
 from crossview.methods.base import (
     Method,
     MethodConfig,
@@ -49,6 +54,12 @@ from crossview.methods.base import (
 from crossview.methods.cde_discriminator import CDEDiscriminator
 from crossview.methods.cde_generator import CDEGenerator
 from crossview.methods.cde_street import StreetEncoder
+from crossview.methods.matching import (
+    GroundMap,
+    feature_validity,
+    flatten_normalized,
+    polar_correlation,
+)
 from crossview.methods.registry import register_method
 from crossview.methods.safa import SpatialAwareAggregation
 
@@ -97,6 +108,10 @@ class CDEConfig(MethodConfig):
     """Build R; ``False`` is Table 4 "w/o R" (synthesis only, no descriptors)."""
     retrieval_features: Literal["latent", "synthesized"] = "latent"
     """Satellite features for retrieval: G_E (paper) or R_E(G(I_ps)) (Table 3 ablation iii)."""
+    matching: Literal["descriptor", "dsm"] = "descriptor"
+    """``descriptor``: SAFA on both maps (the paper). ``dsm``: no SAFA; R_E's street map and the
+    polar satellite map are compared at every azimuth shift (DSM, ``crossview.methods.matching``)
+    in the retrieval loss and in ``locate`` (limited FOV, photos, unknown heading)."""
 
 
 PRESETS = {
@@ -153,13 +168,15 @@ class CDE(Method):
         self.street_encoder: StreetEncoder | None = None
         self.safa_street: SpatialAwareAggregation | None = None
         self.safa_sat: SpatialAwareAggregation | None = None
+        positions = (h // 8) * (w // 8)  # G_E and R_E both have stride 8
         if config.retrieval:
             self.street_encoder = StreetEncoder(config.width)
-            positions = (h // 8) * (w // 8)  # G_E and R_E both have stride 8
+        if config.retrieval and config.matching == "descriptor":
             self.safa_street = SpatialAwareAggregation(positions, config.safa_masks, reduce="max")
             self.safa_sat = SpatialAwareAggregation(positions, config.safa_masks, reduce="max")
-            if config.pretrained:
-                self.street_encoder.load_resnet34(config.pretrained)
+        if config.retrieval and config.pretrained:
+            assert self.street_encoder is not None
+            self.street_encoder.load_resnet34(config.pretrained)
         self.hard_ratio = 1.0
 
     # --- contract -----------------------------------------------------------------------------
@@ -177,7 +194,10 @@ class CDE(Method):
 
     @property
     def descriptor_dim(self) -> int:
-        """``k * C`` with ``C`` the channels of G_E / R_E."""
+        """``k * C`` with ``C`` the channels of G_E / R_E (``matching=dsm``: ``C*h*W``)."""
+        if self.can_match:
+            c, h, w = self.match_shape
+            return c * h * w
         return self.config.safa_masks * self.generator.latent_channels
 
     def polar(self, aerial: Tensor) -> Tensor:
@@ -197,13 +217,46 @@ class CDE(Method):
 
     def encode_ground(self, ground: Tensor) -> Tensor:
         """Street panoramas ``(B, 3, H, W)`` in [0, 1] -> SAFA descriptors ``(B, k*C)``."""
+        if self.can_match:
+            features, valid = self.ground_features(ground)
+            return flatten_normalized(features * valid)
         encoder, safa, _ = self._retrieval_modules()
         return safa(encoder(self._ground(ground)))
 
     def encode_aerial(self, aerial: Tensor) -> Tensor:
         """North-up tiles ``(B, 3, S, S)`` in [0, 1] -> SAFA descriptors of G_E ``(B, k*C)``."""
+        if self.can_match:
+            return flatten_normalized(self.aerial_features(aerial))
         _, _, safa = self._retrieval_modules()
         return safa(self._satellite_features(self.polar(aerial)))
+
+    # --- DSM matching (matching="dsm") --------------------------------------------------------
+    @property
+    def can_match(self) -> bool:
+        """Whether this model compares feature maps (``matching=dsm`` with a retrieval branch)."""
+        return self.config.matching == "dsm" and bool(self.config.retrieval)
+
+    @property
+    def match_shape(self) -> tuple[int, int, int]:
+        """``(C, h, W)`` of R_E's and G_E's maps (stride 8)."""
+        h, w = self.config.ground_hw
+        return (self.generator.latent_channels, h // 8, w // 8)
+
+    def ground_features(self, ground: Tensor) -> GroundMap:
+        """Street images -> R_E maps ``(B, C, h, W)``, zero where the query saw nothing."""
+        if self.street_encoder is None:
+            self._retrieval_modules()  # raises: no retrieval branch
+        assert self.street_encoder is not None
+        return self._street_map(self.street_encoder(self._ground(ground)), ground)
+
+    def _street_map(self, features: Tensor, ground: Tensor) -> GroundMap:
+        valid = feature_validity(unseen_mask(ground, self.input_spec.pad_rgb),
+                                 (features.shape[-2], features.shape[-1])).to(features.dtype)
+        return GroundMap(features * valid, valid)
+
+    def aerial_features(self, aerial: Tensor) -> Tensor:
+        """North-up tiles -> polar-aligned satellite maps ``(B, C, h, W)`` (G_E; ablation iii)."""
+        return self._satellite_features(self.polar(aerial))
 
     @property
     def can_synthesize(self) -> bool:
@@ -290,7 +343,16 @@ class CDE(Method):
             with _frozen(self.discriminator):
                 out["g_gan"] = generator_loss(self.discriminator(polar, fake), cfg.gan_loss)
             total = total + cfg.lambda_gan * out["g_gan"]
-        if cfg.retrieval:
+        if cfg.retrieval and self.can_match:
+            assert self.street_encoder is not None
+            with _frozen(self.street_encoder):
+                sat_maps = latent if cfg.retrieval_features == "latent" else (
+                    self.street_encoder(fake))
+                with torch.no_grad():
+                    gmap = self._street_map(self.street_encoder(ground), batch["ground"])
+            out["ret"] = self._dsm_ranking(gmap, sat_maps, batch)
+            total = total + cfg.lambda_ret * out["ret"]
+        elif cfg.retrieval:
             encoder, safa_street, safa_sat = self._retrieval_modules()
             with _frozen(encoder, safa_sat, safa_street):
                 sat_maps = latent if cfg.retrieval_features == "latent" else encoder(fake)
@@ -302,6 +364,19 @@ class CDE(Method):
         return {"total": total, **{k: v.detach() for k, v in out.items()}}
 
     def _r_step(self, polar: Tensor, ground: Tensor, batch: dict[str, Any]) -> dict[str, Tensor]:
+        if self.can_match:
+            with torch.set_grad_enabled(not self.config.synthesis):
+                sat_maps = self._satellite_features(polar) if (
+                    self.config.retrieval_features == "latent") else None
+            if sat_maps is None:  # ablation (iii): R_E sees G(I_ps), G not trained here
+                assert self.street_encoder is not None
+                with torch.no_grad():
+                    fake, _ = self.generator(polar)
+                sat_maps = self.street_encoder(fake)
+            assert self.street_encoder is not None
+            gmap = self._street_map(self.street_encoder(ground), batch["ground"])
+            ret = self._dsm_ranking(gmap, sat_maps, batch)
+            return {"total": self.config.lambda_ret * ret, "ret": ret.detach()}
         encoder, safa_street, safa_sat = self._retrieval_modules()
         if self.config.retrieval_features == "synthesized":  # ablation (iii): R_E sees G(I_ps)
             with torch.no_grad():
@@ -315,25 +390,37 @@ class CDE(Method):
         ret = self._ranking(sat, grd, batch)
         return {"total": self.config.lambda_ret * ret, "ret": ret.detach()}
 
+    def _negative_mask(self, batch: dict[str, Any], device: torch.device) -> Tensor | None:
+        if self.config.negative_radius_m <= 0:
+            return None
+        if "utm" not in batch:
+            raise ConfigError("cde: negative_radius_m > 0 needs batch['utm'] (B, 2) positions")
+        utm = torch.as_tensor(batch["utm"])[:, :2]
+        return utm_negative_mask(utm, self.config.negative_radius_m).to(device)
+
     def _ranking(self, sat: Tensor, grd: Tensor, batch: dict[str, Any]) -> Tensor:
-        mask = None
-        if self.config.negative_radius_m > 0:
-            if "utm" not in batch:
-                raise ConfigError("cde: negative_radius_m > 0 needs batch['utm'] (B, 2) positions")
-            utm = torch.as_tensor(batch["utm"])[:, :2]
-            mask = utm_negative_mask(utm, self.config.negative_radius_m).to(sat.device)
         return weighted_soft_margin_loss(
-            sat, grd, alpha=self.config.alpha, hard_ratio=self.hard_ratio, negative_mask=mask
+            sat, grd, alpha=self.config.alpha, hard_ratio=self.hard_ratio,
+            negative_mask=self._negative_mask(batch, sat.device)
         )
+
+    def _dsm_ranking(self, gmap: GroundMap, sat_maps: Tensor, batch: dict[str, Any]) -> Tensor:
+        """The ranking loss on DSM distances ``2 - 2 max_shift score`` (sat i vs ground j)."""
+        best = polar_correlation(gmap, sat_maps).amax(dim=-1)  # (B ground, B sat)
+        return soft_margin_from_distances(
+            2.0 - 2.0 * best.transpose(0, 1), alpha=self.config.alpha,
+            hard_ratio=self.hard_ratio, negative_mask=self._negative_mask(batch, best.device))
 
     def _satellite_features(self, polar: Tensor) -> Tensor:
         """Local satellite features: G_E(I_ps), or R_E(G(I_ps)) for ablation (iii)."""
         if self.config.retrieval_features == "latent":
             latent, _ = self.generator.encode(polar)
             return latent
-        encoder, _, _ = self._retrieval_modules()
+        if self.street_encoder is None:
+            self._retrieval_modules()  # raises: no retrieval branch
+        assert self.street_encoder is not None
         fake, _ = self.generator(polar)
-        return encoder(fake)
+        return self.street_encoder(fake)
 
     def _r_modules(self) -> list[nn.Module]:
         return [m for m in (self.street_encoder, self.safa_street, self.safa_sat) if m is not None]

@@ -17,11 +17,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crossview.data.inputs import unseen_mask
 from crossview.errors import ConfigError
 from crossview.geometry.polar import polar_transform
-from crossview.losses.ranking import cde_hard_ratio, weighted_soft_margin_loss
+from crossview.losses.ranking import (
+    cde_hard_ratio,
+    soft_margin_from_distances,
+    weighted_soft_margin_loss,
+)
 from crossview.methods.backbones import FeatureBackbone
 from crossview.methods.base import check_shape, l2_normalize
+from crossview.methods.matching import (
+    GroundMap,
+    feature_validity,
+    flatten_normalized,
+    polar_correlation,
+)
 from crossview.methods.registry import register_method
 from crossview.methods.retrieval import (
     RetrievalConfig,
@@ -130,9 +141,19 @@ class SafaConfig(RetrievalConfig):
     """Pairs closer than this many metres are not negatives (CVACT training: 25); None disables."""
     include_diagonal: bool = False
     """Add the constant diagonal terms as SAFA's TF code does (CDE's code: no)."""
+    matching: Literal["descriptor", "dsm"] = "descriptor"
+    """``descriptor``: SAFA's aggregated descriptors (the paper). ``dsm``: no aggregation; the
+    ground and polar-aerial feature maps are compared at every azimuth shift (DSM, Shi et al.
+    CVPR 2020; ``crossview.methods.matching``), in the loss and in ``locate``: for limited-FOV
+    queries, photos and unknown headings."""
+    match_channels: int = 0
+    """``dsm`` only: a 1x1 convolution reduces the maps to this many channels (DSM: 16), which
+    sizes the stored aerial vectors (``C*h*W``); 0 keeps the backbone's channels."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.match_channels < 0:
+            raise ConfigError(f"match_channels: expected >= 0, got {self.match_channels}")
         if self.num_masks < 1 or self.alpha <= 0:
             raise ConfigError(
                 f"num_masks >= 1 and alpha > 0 expected, got {self.num_masks} / {self.alpha}"
@@ -180,6 +201,23 @@ class _Branch(nn.Module):
         return self.aggregate(self.local(x))
 
 
+class _MatchBranch(nn.Module):
+    """A DSM branch: local features, then an optional 1x1 channel reduction: ``(B, C', h, w)``."""
+
+    def __init__(self, config: SafaConfig, in_hw: tuple[int, int]) -> None:
+        super().__init__()
+        self.local = _LocalFeatures(config)
+        channels, h, w = feature_map_hw(self.local, in_hw)
+        self.proj = (nn.Conv2d(channels, config.match_channels, kernel_size=1)
+                     if config.match_channels else nn.Identity())
+        self.channels = config.match_channels or channels
+        self.feature_hw = (h, w)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Run the module on ``x`` (see the class docstring for shapes)."""
+        return self.proj(self.local(x))
+
+
 PRESETS = {
     # CPU minutes from random init: a half-width ResNet-18 up to layer2 (stride 8, 64 channels,
     # 4x16 positions, 512-d descriptor), 32x128 ground and polar inputs from 64 px tiles.
@@ -195,6 +233,25 @@ PRESETS = {
         "train": {
             "epochs": 70, "batch_size": 64, "sampler": "random", "eval_every": 2,
             "time_budget_min": 15, "augment": True, "cache_images": True,
+        },
+    },
+    # Photos (docs/locate.md): the tiny sizes with DSM matching instead of SAFA's aggregation,
+    # trained on the queries locate meets: 25 % whole panoramas, otherwise 60-180 degrees of
+    # view, half of those below 180 as pinhole photos (pitch +-10), at unknown headings.
+    "tiny_photo": {
+        "doc": "tiny + DSM matching, trained on limited-FOV / pinhole / unknown-heading queries",
+        "method": {
+            "backbone": "resnet18", "feature_index": 2,
+            "backbone_kwargs": {"channels": [32, 64, 128, 256], "stem_width": 32},
+            "final_pool": False, "ground_hw": [32, 128], "aerial_size": 64,
+            "polar_hw": [32, 128], "alpha": 10.0, "optimizer": "adam", "lr": 3.0e-4,
+            "matching": "dsm", "match_channels": 0,
+        },
+        "train": {
+            "epochs": 70, "batch_size": 64, "sampler": "random", "eval_every": 2,
+            "time_budget_min": 15, "augment": True, "cache_images": True,
+            "query": {"fov_deg": [60, 180], "full_prob": 0.25, "heading": "unknown",
+                      "pinhole_prob": 0.5, "pitch_deg": [-10, 10]},
         },
     },
     # SAFA (NeurIPS 2019) with CDE's loss details: VGG16 conv5_3 + 2x2 max-pool, 112x616 ground
@@ -228,10 +285,17 @@ class Safa(RetrievalMethod):
 
     def __init__(self, config: SafaConfig) -> None:
         super().__init__(config)
-        self.ground_branch = _Branch(config, config.ground_hw)
-        self.aerial_branch = _Branch(config, config.polar_hw)
+        branch = _MatchBranch if config.matching == "dsm" else _Branch
+        self.ground_branch: Any = branch(config, config.ground_hw)
+        self.aerial_branch: Any = branch(config, config.polar_hw)
         if self.ground_branch.channels != self.aerial_branch.channels:
             raise ConfigError("safa: ground and aerial branches give different channel counts")
+        if config.matching == "dsm" and (self.ground_branch.feature_hw
+                                         != self.aerial_branch.feature_hw):
+            raise ConfigError(f"safa matching=dsm: ground {config.ground_hw} and polar "
+                              f"{config.polar_hw} inputs give feature maps "
+                              f"{self.ground_branch.feature_hw} and "
+                              f"{self.aerial_branch.feature_hw}; they must be equal")
         self.hard_ratio = 1.0
 
     @property
@@ -241,19 +305,57 @@ class Safa(RetrievalMethod):
 
     @property
     def descriptor_dim(self) -> int:
-        """Descriptor length ``D``."""
+        """Descriptor length ``D`` (``matching=dsm``: the flattened map, ``C*h*W``)."""
+        if self.can_match:
+            c, h, w = self.match_shape
+            return c * h * w
         return self.config.num_masks * self.ground_branch.channels
 
     def encode_ground(self, ground: Tensor) -> Tensor:
         """Ground panoramas ``(B, 3, Hg, Wg)`` in [0, 1] -> L2-normalised ``(B, D)``."""
+        if self.can_match:
+            features, valid = self.ground_features(ground)
+            return flatten_normalized(features * valid)
         check_shape(ground, (None, 3, *self.config.ground_hw), "ground")
         return self.ground_branch(self.normalize(ground))
 
     def encode_aerial(self, aerial: Tensor) -> Tensor:
         """North-up tiles ``(B, 3, S, S)`` in [0, 1] -> L2-normalised ``(B, D)``."""
+        if self.can_match:
+            return flatten_normalized(self.aerial_features(aerial))
         size = self.config.aerial_size
         check_shape(aerial, (None, 3, size, size), "aerial")
         polar = polar_transform(aerial, *self.config.polar_hw)  # SAFA / CDE eq. 1, in float
+        return self.aerial_branch(self.normalize(polar))
+
+    # --- DSM matching (matching="dsm") --------------------------------------------------------
+    @property
+    def can_match(self) -> bool:
+        """Whether this model compares feature maps (``matching=dsm``)."""
+        return self.config.matching == "dsm"
+
+    @property
+    def match_shape(self) -> tuple[int, int, int]:
+        """``(C, h, W)`` of the ground and polar-aerial feature maps."""
+        return (self.ground_branch.channels, *self.ground_branch.feature_hw)
+
+    def ground_features(self, ground: Tensor) -> GroundMap:
+        """Ground images -> feature maps ``(B, C, h, W)`` and their validity ``(B, 1, h, W)``.
+
+        Positions whose pixels are mostly the pad colour (the unseen part of a limited view or
+        a photo, :func:`crossview.data.inputs.unseen_mask`) are invalid and zeroed.
+        """
+        check_shape(ground, (None, 3, *self.config.ground_hw), "ground")
+        features = self.ground_branch(self.normalize(ground))
+        valid = feature_validity(unseen_mask(ground, self.input_spec.pad_rgb),
+                                 self.ground_branch.feature_hw).to(features.dtype)
+        return GroundMap(features * valid, valid)
+
+    def aerial_features(self, aerial: Tensor) -> Tensor:
+        """North-up tiles ``(B, 3, S, S)`` -> polar-aligned feature maps ``(B, C, h, W)``."""
+        size = self.config.aerial_size
+        check_shape(aerial, (None, 3, size, size), "aerial")
+        polar = polar_transform(aerial, *self.config.polar_hw)
         return self.aerial_branch(self.normalize(polar))
 
     def set_epoch(self, epoch: int) -> None:
@@ -265,6 +367,8 @@ class Safa(RetrievalMethod):
     ) -> dict[str, Tensor]:
         """Named losses of a batch; ``total`` is minimised."""
         ground, aerial = self._check_batch(batch)
+        if self.can_match:
+            return self._dsm_step(ground, aerial, batch)
         grd = self.encode_ground(ground)
         sat = self.encode_aerial(aerial)
         mask = batch_negative_mask(batch, self.config.negative_radius_m, grd.device)
@@ -276,6 +380,18 @@ class Safa(RetrievalMethod):
             negative_mask=mask,
             include_diagonal=self.config.include_diagonal,
         )
+        return {"total": loss, "ranking": loss.detach()}
+
+    def _dsm_step(self, ground: Tensor, aerial: Tensor, batch: dict[str, Any]
+                  ) -> dict[str, Tensor]:
+        """DSM's loss: the ranking loss on ``2 - 2 max_shift score`` of every pair of the batch."""
+        scores = polar_correlation(self.ground_features(ground), self.aerial_features(aerial))
+        best = scores.amax(dim=-1)  # (B ground, B aerial)
+        mask = batch_negative_mask(batch, self.config.negative_radius_m, best.device)
+        loss = soft_margin_from_distances(
+            2.0 - 2.0 * best.transpose(0, 1), alpha=self.config.alpha,
+            hard_ratio=self.hard_ratio, negative_mask=mask,
+            include_diagonal=self.config.include_diagonal)
         return {"total": loss, "ranking": loss.detach()}
 
     def extra_state(self) -> dict[str, Any]:

@@ -103,6 +103,27 @@ PRESETS = {
             "cache_images": True, "sampler_neighbours": 3,
         },
     },
+    # Photos (docs/locate.md): the tiny recipe trained on partial views placed at their bearing
+    # (25 % whole panoramas, else 60-180 degrees, half of those as pinhole photos, pitch +-10)
+    # with rotated twins as in-batch negatives, so the heading search can tell headings apart.
+    "tiny_photo": {
+        "doc": "tiny + limited-FOV / pinhole queries at their bearing, rotated twins as negatives",
+        "method": {
+            "backbone": "convnext_atto",
+            "backbone_kwargs": {"dims": [24, 48, 96, 192], "depths": [1, 1, 2, 1],
+                                "ls_init_value": 1.0},
+            "ground_hw": [32, 128], "aerial_size": 64, "label_smoothing": 0.1,
+            "init_temperature": 0.07, "optimizer": "adamw", "lr": 1.0e-3, "weight_decay": 0.01,
+            "schedule": {"kind": "cosine", "warmup_steps": 30},
+        },
+        "train": {
+            "epochs": 60, "batch_size": 32, "sampler": "gps_then_similarity",
+            "similarity_from_epoch": 4, "eval_every": 2, "time_budget_min": 15, "augment": True,
+            "cache_images": True, "sampler_neighbours": 3,
+            "query": {"fov_deg": [60, 180], "full_prob": 0.25, "heading": "known",
+                      "pinhole_prob": 0.5, "pitch_deg": [-10, 10], "rotation_negatives": True},
+        },
+    },
     # Sample4Geo on CVUSA: ConvNeXt-B, 384x384 aerial, 140x768 ground, batch 128, AdamW lr 1e-3
     # (PyTorch default weight decay 0.01), cosine with 1 epoch of warm-up (277 steps at batch
     # 128), label smoothing 0.1, 40 epochs, GPS then similarity hard negatives.

@@ -4,7 +4,9 @@ A pipeline of the same steps the CLI commands call (STYLE.md §8): ``world make`
 (:func:`crossview.world.make_world`), ``train`` (:func:`crossview.train`), ``eval``
 (:func:`crossview.evaluate`), ``index build`` (:func:`crossview.build_index`) and ``locate``
 (:class:`crossview.Localizer`). Each demo step skips its work when its output already exists, so an
-interrupted demo continues where it stopped (training itself resumes from ``last.pt``).
+interrupted demo continues where it stopped (training itself resumes from ``last.pt``). The
+held-out panoramas are localized twice, with their true heading given and with the heading
+unknown (``locate`` searches it, as for a photo without a compass); the report shows both rows.
 """
 
 from __future__ import annotations
@@ -173,9 +175,16 @@ def step_index(conf: DemoConfig, run: Path, table: Any) -> str:
     return uri
 
 
-def step_locate(conf: DemoConfig, run: Path, uri: str, held: Any) -> list[dict[str, Any]]:
-    """Localize held-out panoramas; each result gains its truth and top-1 error in metres."""
-    path = conf.out / "locate.json"
+def step_locate(conf: DemoConfig, run: Path, uri: str, held: Any,
+                heading: str = "known") -> list[dict[str, Any]]:
+    """Localize held-out panoramas; each result gains its truth and top-1 error in metres.
+
+    ``heading="known"`` passes each query's true yaw (``out/locate.json``); ``"unknown"`` lets
+    ``locate`` search the heading, as for a photo without a compass (``out/locate_unknown.json``).
+    """
+    if heading not in ("known", "unknown"):
+        raise ConfigError(f"demo heading: expected 'known' or 'unknown', got {heading!r}")
+    path = conf.out / ("locate.json" if heading == "known" else "locate_unknown.json")
     if path.is_file():
         return json.loads(path.read_text())
     from pyproj import Geod
@@ -187,8 +196,9 @@ def step_locate(conf: DemoConfig, run: Path, uri: str, held: Any) -> list[dict[s
     geod = Geod(ellps="WGS84")
     docs = []
     for pair in held.pairs[: conf.max_queries]:
-        heading = "unknown" if pair.yaw_deg is None else pair.yaw_deg
-        [res] = localizer.locate([pair.ground], top_k=conf.top_k, heading=heading, vfov_deg=vfov)
+        given = "unknown" if heading == "unknown" or pair.yaw_deg is None else pair.yaw_deg
+        [res] = localizer.locate([pair.ground], top_k=conf.top_k, heading=given, vfov_deg=vfov,
+                                 camera="panorama")
         doc = res.to_dict()
         top = doc["candidates"][0]
         doc["truth"] = {"lat": pair.lat, "lon": pair.lon, "tile": held.references[pair.positive].id}
@@ -225,8 +235,10 @@ def run_demo(conf: DemoConfig) -> Path:
     run = step_train(conf, data, len(table.select("train")))
     metrics = step_eval(conf, run, held_split)
     uri = step_index(conf, run, table)
-    docs = step_locate(conf, run, uri, table.select(held_split))
-    stats = localization_stats(docs)
+    held = table.select(held_split)
+    docs = step_locate(conf, run, uri, held)
+    unknown = step_locate(conf, run, uri, held, heading="unknown")
+    stats = {**localization_stats(docs), "unknown_heading": localization_stats(unknown)}
     write_json_atomic(conf.out / "localization.json", stats)
     training = json.loads((run / "demo_train_done.json").read_text())
     html = demo_html(

@@ -120,9 +120,27 @@ def example_queries(docs: list[dict[str, Any]], n: int = 6) -> list[dict[str, An
     return out
 
 
+def localization_rows(stats: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Columns and rows of the localization table: one row per heading condition.
+
+    ``stats`` holds the known-heading statistics at the top level and, optionally, those of the
+    unknown-heading run under ``unknown_heading`` (:func:`crossview.pipelines.demo.run_demo`).
+    """
+    known = {k: v for k, v in stats.items() if not isinstance(v, dict)}
+    rows = [("heading known", known)]
+    if isinstance(stats.get("unknown_heading"), dict):
+        rows.append(("heading unknown (searched)", stats["unknown_heading"]))
+    columns = list(known)
+
+    def cell(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+
+    return columns, [(name, [cell(row.get(c, "")) for c in columns]) for name, row in rows]
+
+
 def demo_html(
     metrics: dict[str, Any],
-    stats: dict[str, float],
+    stats: dict[str, Any],
     docs: list[dict[str, Any]],
     run: Path,
     table: Any,
@@ -149,7 +167,7 @@ def demo_html(
         method=method,
         version=__version__,
         metrics=flatten_metrics(metrics),
-        stats=flatten_metrics(stats),
+        stats=localization_rows(stats),
         curve_uri=learning_curve_uri(run),
         examples=example_queries(docs),
         hist_uri=figure_data_uri(error_histogram(errors)),

@@ -24,6 +24,43 @@ def augment_config(value: bool | dict[str, Any]) -> Any:
     return AugmentConfig.from_dict(dict(value), where="train.augment")
 
 
+def query_config(value: dict[str, Any] | None) -> Any:
+    """``TrainConfig.query`` as a ``QueryConfig`` (``None`` when absent)."""
+    if value is None:
+        return None
+    from crossview.data.queries import QueryConfig
+
+    return QueryConfig.from_dict(dict(value), where="train.query")
+
+
+TWIN_KEYS = ("ground_twin", "aerial_twin")
+"""Sample keys of the rotated twins (``query.rotation_negatives``)."""
+
+
+def merge_twins(batch: dict[str, Any]) -> dict[str, Any]:
+    """Append each sample's rotated twin to the batch (``2B`` pairs); other keys repeat.
+
+    Twins are the same places at another heading (:mod:`crossview.data.queries`): beside their
+    originals they are in-batch negatives for every method's loss, without the method knowing.
+    """
+    if TWIN_KEYS[0] not in batch:
+        return batch
+    size = len(batch["ground"])
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        if key in TWIN_KEYS:
+            continue
+        if key in ("ground", "aerial"):
+            out[key] = torch.cat([value, batch[f"{key}_twin"]])
+        elif isinstance(value, torch.Tensor) and value.ndim >= 1 and len(value) == size:
+            out[key] = torch.cat([value, value])
+        elif isinstance(value, list) and len(value) == size:
+            out[key] = value + value
+        else:
+            out[key] = value
+    return out
+
+
 def make_batch_sampler(cfg: TrainConfig, table: PairTable | None, num_items: int,
                        similarity: bool) -> BatchSampler:
     """Build the global batch sampler ``cfg.sampler`` asks for (similarity once switched)."""

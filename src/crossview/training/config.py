@@ -43,6 +43,9 @@ class TrainConfig(Config):
     """Wall-clock budget in minutes: stop cleanly (evaluate, checkpoint) once reached."""
     augment: bool | dict[str, Any] = False
     """Synchronised augmentation: ``false``, ``true`` (rot90 + flip) or AugmentConfig fields."""
+    query: dict[str, Any] | None = None
+    """Query conditions (limited FOV, unknown heading, pinhole photos, rotation negatives):
+    ``crossview.data.queries.QueryConfig`` fields; ``None`` trains on the panoramas as they are."""
     max_steps: int | None = None
     """Stop after this many optimizer steps in total (LR schedules still follow ``epochs``)."""
     checkpoint_every: int = 1

@@ -180,7 +180,8 @@ class Trainer:
         if self._train_dataset is None:
             assert self.train_table is not None  # checked in __init__
             self._train_dataset = PairDataset(self.train_table, self.method.input_spec,
-                                              tb.augment_config(cfg.augment), seed=cfg.seed)
+                                              tb.augment_config(cfg.augment), seed=cfg.seed,
+                                              query=tb.query_config(cfg.query))
             if cfg.cache_images:
                 self._train_dataset.cache_images()
         if cfg.cache_images and self._val_data is None and self.val_table is not None:
@@ -315,7 +316,7 @@ class Trainer:
         t_last = time.perf_counter()
         for batch in self._loader():
             accum = self.micro_in_epoch % cfg.grad_accum
-            self._micro_step(tb.to_device(batch, self.device), accum, logs)
+            self._micro_step(tb.merge_twins(tb.to_device(batch, self.device)), accum, logs)
             self.micro_in_epoch += 1
             if accum < cfg.grad_accum - 1:
                 continue
