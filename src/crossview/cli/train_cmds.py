@@ -24,7 +24,7 @@ def _print_metrics(result: dict[str, Any], title: str) -> None:
     from crossview.evaluation.results import convention_note
 
     note = convention_note(result) if "details" in result else ""
-    table = Table(title=title, caption=f"convention: {note}" if note else None)
+    table = Table(title=title)
     keys = [k for k in ("R@1", "R@5", "R@10", "R@1%", "AP", "hit_rate")
             if isinstance(result.get(k), (int, float))]
     variants = result.get("variants") or {}
@@ -36,7 +36,10 @@ def _print_metrics(result: dict[str, Any], title: str) -> None:
     for name, row in rows.items():
         cells = [f"{row[k]:.2f}" if isinstance(row.get(k), (int, float)) else "-" for k in keys]
         table.add_row(*([name] if variants else []), *cells)
-    Console(stderr=True).print(table)
+    console = Console(stderr=True)
+    console.print(table)
+    if note:  # beside the numbers: the rule they were computed with
+        console.print(f"convention: {note}", soft_wrap=True, highlight=False)
 
 
 @app.command(context_settings={"allow_extra_args": False})

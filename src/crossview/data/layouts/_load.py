@@ -160,6 +160,8 @@ class LayoutReport:
     """References a split's queries are searched against (``split`` equal or ``None``)."""
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     """The resolved layout options."""
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Layout-specific counts (University-1652: queries and gallery per task)."""
 
     @property
     def ok(self) -> bool:
@@ -176,6 +178,7 @@ class LayoutReport:
             "gallery": self.gallery,
             "references": self.references,
             "problems": self.problems,
+            **({"details": self.details} if self.details else {}),
         }
 
 
@@ -208,7 +211,8 @@ def check_table(layout: Layout[Any], root: Path, options: Config, deep: bool = F
     if deep:
         _verify_images(table, problems)
     return LayoutReport(layout.name, root, table.split_counts(), len(table.references),
-                        problems.all(), problems.messages(), gallery_counts(table), opts)
+                        problems.all(), problems.messages(), gallery_counts(table), opts,
+                        layout.check_details(root, options))
 
 
 def gallery_counts(table: PairTable) -> dict[str, int]:

@@ -68,6 +68,7 @@ def read_cvusa_locations(root: Path, ids: set[int], problems: Problems
     if not path.is_file():
         return None
     out: dict[int, tuple[float, float, float, float]] = {}
+    bad: set[int] = set()
     with open(path, newline="", encoding="utf-8") as f:
         for line_no, row in enumerate(csv.reader(f), start=1):
             if line_no not in ids:
@@ -79,11 +80,13 @@ def read_cvusa_locations(root: Path, ids: set[int], problems: Problems
             if len(values) != 4:
                 problems.bad(f"{problems.rel(path)}:{line_no}",
                              "expected sat_lat,sat_lon,ground_lat,ground_lon")
+                bad.add(line_no)
                 continue
             out[line_no] = values  # type: ignore[assignment]
-    for missing in sorted(ids - set(out))[:1]:
+    absent = ids - set(out) - bad
+    for missing in sorted(absent)[:1]:
         problems.bad(problems.rel(path), f"no row {missing} (image id {missing:07d}); "
-                                         f"{len(ids - set(out))} ids without coordinates")
+                                         f"{len(absent)} ids without coordinates")
     return out
 
 
