@@ -368,6 +368,7 @@ def retrieval_metrics(
     datasets: tuple[Dataset, Dataset] | None = None,
     variants: bool = True,
     conventions: dict[str, dict[str, Any]] | None = None,
+    num_workers: int = 0,
 ) -> dict[str, Any]:
     """Embed ``table`` with ``method`` and score it under its protocol (the one evaluator step).
 
@@ -384,6 +385,7 @@ def retrieval_metrics(
             method) under ``result["variants"][name]``.
         conventions: Protocol options by protocol name (a run's ``train.eval_conventions``:
             the R@1% rule, CVACT_test scoring ...); those of the protocol used apply.
+        num_workers: DataLoader workers reading the images (the trainer's on CUDA).
 
     Returns:
         ``R@1``/``R@5``/``R@10``/``R@1%`` (query -> gallery, percent), ``protocol``, the
@@ -407,10 +409,11 @@ def retrieval_metrics(
 
     def score() -> dict[str, Any]:
         if aerial_queries:  # queries are tiles: aerial encoder; the gallery: the ground one
-            q, r = _swapped_views(method, table, batch_size, device)
+            q, r = _swapped_views(method, table, batch_size, device, num_workers)
         else:
-            q = embed_ground(method, ground, batch_size, device, fov_deg=fov_deg)
-            r = embed_aerial(method, aerial, batch_size, device)
+            q = embed_ground(method, ground, batch_size, device, fov_deg=fov_deg,
+                             num_workers=num_workers)
+            r = embed_aerial(method, aerial, batch_size, device, num_workers=num_workers)
         result = plain(evaluate_protocol(q, r, table, protocol=name, **options))
         return {**headline(result), "protocol": result.get("protocol"), "convention": options,
                 "details": result}
@@ -432,7 +435,8 @@ def _aerial_queries(table: Any) -> bool:
 
 
 def _swapped_views(method: Method, table: Any, batch_size: int,
-                   device: str | torch.device | None) -> tuple[np.ndarray, np.ndarray]:
+                   device: str | torch.device | None, num_workers: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Descriptors of a table whose queries (``pairs``) are tiles and references ground views.
 
     Queries are read as tiles and encoded with ``encode_aerial``; references are read as ground
@@ -442,7 +446,8 @@ def _swapped_views(method: Method, table: Any, batch_size: int,
 
     dev = get_device(device)
     _to_device(method, dev)
-    q = _embed(method, QueryTileDataset(table, method.input_spec), "aerial", batch_size, dev, 0)
+    q = _embed(method, QueryTileDataset(table, method.input_spec), "aerial", batch_size, dev,
+               num_workers)
     r = _embed(method, ReferenceGroundDataset(table, method.input_spec), "ground", batch_size,
-               dev, 0)
+               dev, num_workers)
     return q, r

@@ -3,7 +3,6 @@ CVUSA coordinates, University-1652 task counts, the disk image cache."""
 
 from __future__ import annotations
 
-import csv
 import multiprocessing as mp
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from tests.data.fixtures import make_cvusa_fixture, make_university_fixture
+from tests.data.recipe_fixtures import write_cvusa_locations
 from typer.testing import CliRunner
 
 from crossview.data import photometric as ph
@@ -23,20 +23,6 @@ from crossview.data.pixel_cache import DiskPixelCache
 from crossview.data.samplers import GPSNeighbourSampler, UniqueKeySampler
 from crossview.errors import ConfigError
 from crossview.training.batches import augment_config
-
-
-def write_cvusa_locations(root: Path, ids: range, seed: int = 0) -> dict[int, tuple]:
-    """``split_locations/all.csv`` as the release has it: row i = image id i (no header)."""
-    rng = np.random.default_rng(seed)
-    rows = {}
-    (root / "split_locations").mkdir(parents=True, exist_ok=True)
-    with open(root / "split_locations" / "all.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        for i in range(1, max(ids) + 3):
-            lat, lon = 35 + rng.uniform(0, 5), -100 + rng.uniform(0, 5)
-            rows[i] = (lat + 1e-4, lon, lat, lon, 0)
-            writer.writerow([f"{v:.7f}" for v in rows[i][:4]] + ["0"])
-    return rows
 
 
 # --- augmentation ---------------------------------------------------------------------------
@@ -152,7 +138,7 @@ def test_sample_range_takes_nearest_half_and_random_far_half() -> None:
 # --- CVUSA coordinates ------------------------------------------------------------------------
 def test_cvusa_reads_split_locations(tmp_path: Path) -> None:
     root = make_cvusa_fixture(tmp_path / "c", n_train=6, n_val=3)
-    rows = write_cvusa_locations(root, range(1, 10))
+    rows = write_cvusa_locations(root, 9)
     table = load_layout("cvusa", root)
     for pair in table.pairs:
         i = int(pair.id)

@@ -27,6 +27,7 @@ from crossview.methods.sample4geo import (
     UNIVERSITY_SMOKE,
     UNIVERSITY_TRAIN,
     VIGOR_SMOKE,
+    VIGOR_TRAIN,
     InfoNCEMethod,
     Sample4GeoConfig,
     convnext_slot,
@@ -216,8 +217,7 @@ PRESETS = {
     "paper_cvact": infonce_paper("cvact", "CLNet on CVACT: the whole 180-degree panorama at "
                                  "140x768, 384 tiles, batch 128", CLNET_METHOD, "clnet"),
     "paper_vigor": infonce_paper("vigor", "CLNet on VIGOR (same- or cross-area): 384x768 / 384, "
-                                 "batch 96", CLNET_METHOD, "clnet", {"batch_size": 96},
-                                 VIGOR_SMOKE),
+                                 "batch 96", CLNET_METHOD, "clnet", VIGOR_TRAIN, VIGOR_SMOKE),
     "paper_university1652": infonce_paper(
         "university1652", "CLNet on University-1652: 384x384 views, Table 5 row #5",
         {**CLNET_METHOD, "schedule": {**INFONCE_METHOD["schedule"], "warmup_epochs": 0.1}},

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from crossview.errors import ConfigError
@@ -65,6 +66,22 @@ def convnext_slot(name: str, module: Any, config: Sample4GeoConfig) -> Pretraine
                           {"num_classes": 0, **config.backbone_kwargs})
 
 
+def gather_batch(x: Tensor) -> Tensor:
+    """``x`` ``(b, D)`` of every rank concatenated along dim 0, with gradients to each slice.
+
+    The identity in a single process. ``torch.distributed.nn.all_gather`` sums the gathered
+    tensor's gradients back to their ranks, so a loss over the global batch computed on every
+    rank, averaged by DDP, has the single-process gradient.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    import torch.distributed.nn as dist_nn
+
+    return torch.cat(dist_nn.all_gather(x.contiguous()), dim=0)
+
+
 class InfoNCEMethod(RetrievalMethod):
     """Base of the InfoNCE methods: holds the loss (with its learnable scale) and the step."""
 
@@ -88,7 +105,12 @@ class InfoNCEMethod(RetrievalMethod):
     ) -> dict[str, Tensor]:
         """Named losses of a batch; ``total`` is minimised."""
         ground, aerial = self._check_batch(batch)
-        loss = self.loss(self.encode_ground(ground), self.encode_aerial(aerial))
+        # Under DDP each rank holds a slice of the global batch: gather the descriptors
+        # (differentiably) so that every pair meets the global batch's negatives, as in one
+        # process; DDP's gradient averaging then gives the single-process update exactly.
+        g = gather_batch(self.encode_ground(ground))
+        a = gather_batch(self.encode_aerial(aerial))
+        loss = self.loss(g, a)
         return {"total": loss, "infonce": loss.detach(), "logit_scale": self.loss.scale.detach()}
 
 
@@ -154,6 +176,8 @@ def infonce_paper(dataset: str, doc: str, extra: dict[str, Any], augment: str,
     return {"doc": doc, "method": method, "train": recipe, "smoke": smoke}
 
 
+VIGOR_TRAIN = {"batch_size": 96, "eval_split": "test"}
+"""VIGOR: batch 96 (CLNet §4.3); VIGOR has train and test splits only, evaluated on test."""
 UNIVERSITY_SMOKE = {"ground_hw": [32, 32], "aerial_size": 32}
 VIGOR_SMOKE = {"ground_hw": [32, 64], "aerial_size": 64}
 
@@ -182,8 +206,7 @@ PRESETS = {
     "paper_cvact": infonce_paper("cvact", "Sample4Geo on CVACT: the whole 180-degree panorama "
                                  "at 140x768, 384 tiles, batch 128", {}, "sample4geo"),
     "paper_vigor": infonce_paper("vigor", "Sample4Geo on VIGOR (same- or cross-area): 384x768 / "
-                                 "384, batch 96", {}, "sample4geo", {"batch_size": 96},
-                                 VIGOR_SMOKE),
+                                 "384, batch 96", {}, "sample4geo", VIGOR_TRAIN, VIGOR_SMOKE),
     "paper_university1652": infonce_paper(
         "university1652", "Sample4Geo on University-1652: 384x384 views, 1 epoch, batch 128",
         {"schedule": {**INFONCE_METHOD["schedule"], "warmup_epochs": 0.1}},

@@ -211,6 +211,11 @@ class Trainer:
                 f"grad_accum={cfg.grad_accum}; lower them or add data"
             )
 
+    def _eval_workers(self) -> int:
+        """Workers reading images for evaluation and similarity refreshes (as for training)."""
+        return feeding.resolve_workers(self.config.num_workers, self.device,
+                                       feeding.local_world_size(self.dist.world_size))
+
     def _loader(self) -> DataLoader:
         """The run's one training DataLoader (persistent workers live across epochs)."""
         if self._train_loader is not None:
@@ -299,6 +304,7 @@ class Trainer:
         finally:
             if self._writer is not None:
                 self._writer.close()
+            self._train_loader = None  # persistent workers end with the run
         best = self.ckpt_dir / "best.pt"
         return TrainResult(
             run_dir=self.out, epoch=self.epoch, step=self.step, minutes=self._elapsed() / 60,
@@ -467,7 +473,8 @@ class Trainer:
             metrics = retrieval_metrics(self.method, self.val_table, cfg.eval_protocol,
                                         cfg.embed_batch_size, self.device,
                                         datasets=self._val_data,
-                                        conventions=cfg.eval_conventions)
+                                        conventions=cfg.eval_conventions,
+                                        num_workers=self._eval_workers())
         if self.method.can_synthesize and cfg.eval_synthesis_pairs > 0:
             from crossview.evaluation.synthesis import pool_splits
 
@@ -550,8 +557,11 @@ class Trainer:
         if self.dist.is_main:
             with rng_preserved():
                 bs = cfg.embed_batch_size
-                g = torch.from_numpy(embed_ground(self.method, data, bs, self.device))
-                a = torch.from_numpy(embed_aerial(self.method, data, bs, self.device))
+                workers = self._eval_workers()
+                g = torch.from_numpy(embed_ground(self.method, data, bs, self.device,
+                                                  num_workers=workers))
+                a = torch.from_numpy(embed_aerial(self.method, data, bs, self.device,
+                                                  num_workers=workers))
         g, a = broadcast_tensor(g, self.dist), broadcast_tensor(a, self.dist)
         self.inner_sampler.update(g.numpy(), a.numpy())  # type: ignore[attr-defined]
 
