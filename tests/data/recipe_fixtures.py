@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+
 from tests.data.fixtures import (
     make_cvact_fixture,
     make_cvusa_fixture,

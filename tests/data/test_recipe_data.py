@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.data.fixtures import make_cvusa_fixture, make_university_fixture
-from tests.data.recipe_fixtures import write_cvusa_locations
 from typer.testing import CliRunner
 
 from crossview.data import photometric as ph
@@ -23,6 +21,8 @@ from crossview.data.pixel_cache import DiskPixelCache
 from crossview.data.samplers import GPSNeighbourSampler, UniqueKeySampler
 from crossview.errors import ConfigError
 from crossview.training.batches import augment_config
+from tests.data.fixtures import make_cvusa_fixture, make_university_fixture
+from tests.data.recipe_fixtures import write_cvusa_locations
 
 
 # --- augmentation ---------------------------------------------------------------------------

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.data.fixtures import make_cvusa_fixture
 from torch.utils.data import DataLoader, Dataset
 from typer.testing import CliRunner
 
 from crossview.data.layouts import load_layout
 from crossview.methods import create_method
-from crossview.training import TrainConfig, Trainer, load_run
-from crossview.training import feeding
+from crossview.training import TrainConfig, Trainer, feeding, load_run
 from crossview.training.optim import build_scheduler
 from crossview.training.steps import evaluate, resolve_preset
+from tests.data.fixtures import make_cvusa_fixture
 
 
 class _EpochEcho(Dataset):

@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.data.recipe_fixtures import make_paper_datasets
 
 from crossview.methods import get_preset
 from crossview.training.steps import resolve_preset, train
+from tests.data.recipe_fixtures import make_paper_datasets
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "reproduce.md"
 RUNS = [("safa", "cvusa"), ("safa", "cvact"), ("cde", "cvusa"), ("cde", "cvact"),

@@ -147,7 +147,8 @@ class FeatureBackbone(nn.Module):
         """Child names of :attr:`body` ending each timm feature stage, in order."""
         with torch.device("meta"):
             every = create_timm_model(self.name, features_only=True, **self.timm_kwargs)
-        names = [d["module"] for d in every.feature_info.get_dicts()]  # type: ignore[operator]
+        info: Any = every.feature_info
+        names = [d["module"] for d in info.get_dicts()]
         children = [n for n, _ in self.body.named_children()]
         out = []
         for name in names:
@@ -161,7 +162,7 @@ class FeatureBackbone(nn.Module):
 
 # --- pretrained weights: where the file is ---------------------------------------------------
 def weights_directory(weights_dir: str | Path | None = None) -> Path | None:
-    """The directory searched for ``pretrained: imagenet``: ``weights_dir`` or $CROSSVIEW_WEIGHTS."""
+    """The directory searched for ``pretrained: imagenet`` (``weights_dir``, else the env)."""
     value = weights_dir if weights_dir not in (None, "") else os.environ.get(WEIGHTS_ENV)
     return Path(value).expanduser() if value else None
 

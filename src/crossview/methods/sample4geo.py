@@ -124,7 +124,7 @@ INFONCE_EVAL = {
     "university": {},
 }
 """Evaluation conventions of the Sample4Geo and CLNet paper presets (``train.eval_conventions``)."""
-INFONCE_METHOD = {
+INFONCE_METHOD: dict[str, Any] = {
     # ConvNeXt-B from convnext_base.fb_in22k_ft_in1k_384, AdamW lr 1e-3 with PyTorch's defaults
     # (weight decay 0.01), cosine decay to 0 after 1 epoch of linear warm-up, label smoothing 0.1,
     # learnable temperature from 1/0.07.
@@ -134,7 +134,7 @@ INFONCE_METHOD = {
     "schedule": {"kind": "cosine", "warmup_steps": 0, "warmup_epochs": 1.0, "min_lr_ratio": 0.0},
 }
 """Method fields shared by the Sample4Geo and CLNet paper presets."""
-INFONCE_TRAIN = {
+INFONCE_TRAIN: dict[str, Any] = {
     # 40 epochs, batch 128, gradient-norm clipping at 100; GPS-neighbour batches (64 neighbours:
     # the 32 nearest and 32 drawn from ranks 33-128) until the first evaluation (epoch 4), then
     # visual-similarity neighbours recomputed at every evaluation.
@@ -143,7 +143,7 @@ INFONCE_TRAIN = {
     "eval_conventions": INFONCE_EVAL,
 }
 """Train fields shared by the Sample4Geo and CLNet paper presets on CVUSA, CVACT and VIGOR."""
-UNIVERSITY_TRAIN = {
+UNIVERSITY_TRAIN: dict[str, Any] = {
     # University-1652 (Sample4Geo's code): 1 epoch, warm-up 0.1 epoch (in the method's schedule),
     # batches without two drone images of one building, evaluated on the test split.
     "epochs": 1, "batch_size": 128, "grad_clip_norm": 100.0, "sampler": "unique",
