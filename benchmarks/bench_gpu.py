@@ -183,11 +183,11 @@ def trainer_rate(name: str, preset: str, data: Path, batch_size: int, steps: int
     recipe = dict(get_preset(name, preset).train)
     recipe.update(batch_size=batch_size, max_steps=steps + 1, epochs=1000, eval_every=0,
                   checkpoint_every=1000, compile=compile_model, num_workers=workers,
-                  cache_images=cache or False, time_budget_min=None,
-                  sampler_neighbours=min(recipe.get("sampler_neighbours") or 1,
-                                         max(1, batch_size // 2)))
-    if recipe.get("sampler_range"):
-        recipe["sampler_range"] = max(recipe["sampler_neighbours"], 2 * batch_size)
+                  cache_images=cache or False, time_budget_min=None)
+    if quick and recipe.get("sampler_neighbours"):  # the paper's 64 of 128 need a paper batch
+        recipe["sampler_neighbours"] = max(1, batch_size // 2)
+        if recipe.get("sampler_range"):
+            recipe["sampler_range"] = 2 * batch_size
     config = TrainConfig.from_dict(recipe)
     table = load_layout("cvusa", data).select("train")
     trainer = Trainer(method, table, None, config, out, device=device)
