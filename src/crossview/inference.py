@@ -555,6 +555,8 @@ def retrieval_metrics(
     fov_deg: float | None = None,
     datasets: tuple[Dataset, Dataset] | None = None,
     variants: bool = True,
+    conventions: dict[str, dict[str, Any]] | None = None,
+    num_workers: int = 0,
 ) -> dict[str, Any]:
     """Embed ``table`` with ``method`` and score it under its protocol (the one evaluator step).
 
@@ -569,13 +571,19 @@ def retrieval_metrics(
             cached ones); rows must align with ``table``.
         variants: Also score each of ``method.retrieval_variants()`` (e.g. the stages of a staged
             method) under ``result["variants"][name]``.
+        conventions: Protocol options by protocol name (a run's ``train.eval_conventions``:
+            the R@1% rule, CVACT_test scoring ...); those of the protocol used apply.
+        num_workers: DataLoader workers reading the images (the trainer's on CUDA).
 
     Returns:
-        ``R@1``/``R@5``/``R@10``/``R@1%`` (ground -> aerial, percent), ``protocol``, the protocol's
-        full result under ``details``, and ``variants`` when the method has any.
+        ``R@1``/``R@5``/``R@10``/``R@1%`` (query -> gallery, percent), ``protocol``, the
+        protocol's full result under ``details``, the options used under ``convention``, and
+        ``variants`` when the method has any. Tables whose queries are aerial images
+        (University-1652 ``sat2drone``: ``table.extras["query_view"] == "satellite"``) are
+        encoded with the aerial encoder for the queries and the ground one for the gallery.
 
     """
-    from crossview.evaluation import evaluate_protocol
+    from crossview.evaluation import default_protocol, evaluate_protocol
     from crossview.evaluation.results import headline
 
     if not method.can_retrieve:
@@ -583,18 +591,51 @@ def retrieval_metrics(
     if datasets is not None and fov_deg is not None:
         raise ConfigError("fov_deg applies to a table; build GroundDataset(fov_deg=...) instead")
     ground, aerial = datasets or (table, table)
+    name = protocol or default_protocol(table)
+    options = dict((conventions or {}).get(name, {}))
+    aerial_queries = _aerial_queries(table)  # (cached ``datasets`` are then not used)
 
     def score() -> dict[str, Any]:
-        g = embed_ground(method, ground, batch_size, device, fov_deg=fov_deg)
-        a = embed_aerial(method, aerial, batch_size, device)
-        result = plain(evaluate_protocol(g, a, table, protocol=protocol))
-        return {**headline(result), "protocol": result.get("protocol"), "details": result}
+        if aerial_queries:  # queries are tiles: aerial encoder; the gallery: the ground one
+            q, r = _swapped_views(method, table, batch_size, device, num_workers)
+        else:
+            q = embed_ground(method, ground, batch_size, device, fov_deg=fov_deg,
+                             num_workers=num_workers)
+            r = embed_aerial(method, aerial, batch_size, device, num_workers=num_workers)
+        result = plain(evaluate_protocol(q, r, table, protocol=name, **options))
+        return {**headline(result), "protocol": result.get("protocol"), "convention": options,
+                "details": result}
 
     out = score()
-    names = method.retrieval_variants() if variants else []
-    if names:
+    variant_names = method.retrieval_variants() if variants else []
+    if variant_names:
         out["variants"] = {}
-        for name in names:
-            with method.variant(name):
-                out["variants"][name] = score()
+        for variant in variant_names:
+            with method.variant(variant):
+                out["variants"][variant] = score()
     return out
+
+
+def _aerial_queries(table: Any) -> bool:
+    """Whether ``table``'s queries are aerial images (``extras["query_view"]``)."""
+    extras = getattr(table, "extras", None) or {}
+    return extras.get("query_view") in ("satellite", "aerial")
+
+
+def _swapped_views(method: Method, table: Any, batch_size: int,
+                   device: str | torch.device | None, num_workers: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Descriptors of a table whose queries (``pairs``) are tiles and references ground views.
+
+    Queries are read as tiles and encoded with ``encode_aerial``; references are read as ground
+    images and encoded with ``encode_ground`` (University-1652 ``sat2drone``).
+    """
+    from crossview.data.datasets import QueryTileDataset, ReferenceGroundDataset
+
+    dev = get_device(device)
+    _to_device(method, dev)
+    q = _embed(method, QueryTileDataset(table, method.input_spec), "aerial", batch_size, dev,
+               num_workers)
+    r = _embed(method, ReferenceGroundDataset(table, method.input_spec), "ground", batch_size,
+               dev, num_workers)
+    return q, r

@@ -94,23 +94,23 @@ def test_vigor_protocol_metre_error_own_tile():
     assert out["mean_error_m"] == pytest.approx(5.0)  # 50 px * 0.1 m/px
 
 
-def test_university_protocol_both_directions():
+def test_university_protocol_scores_the_task_direction_only():
     t = table("university1652")
     g = desc(12, 3)
     out = evaluate_protocol(g, g.copy(), t)
-    # Each class has 3 gallery items; the query's own copy is the top-1.
-    assert out["ground_to_aerial"]["R@1"] == 100.0
-    assert out["aerial_to_ground"]["num_queries"] == 12
+    # Each class has 3 gallery items; the query's own copy is the top-1. Only queries -> gallery
+    # is scored (SPECS §10): no reversed direction in which gallery distractors become queries.
+    assert out["query_to_gallery"]["R@1"] == 100.0
+    assert out["query_to_gallery"]["num_queries"] == 12
+    assert not any(k.endswith("_to_ground") or k == "ground_to_aerial" for k in out)
     # Class ids come from the table (i % 4): ground descriptors one-hot in the class, aerial ones
     # in the next class, so every query's 3 correct items tie at 0 behind 3 wrong ones at 1.
     # Optimistic ties put them at rows 3, 4, 5: AP = ((0 + 1/4) + (1/4 + 2/5) + (2/5 + 3/6)) / 6.
     cls = np.arange(12) % 4
     ground, aerial = np.eye(8, dtype=np.float32)[cls], np.eye(8, dtype=np.float32)[(cls + 1) % 4]
-    out = evaluate_protocol(ground, aerial, t, ks=[1, 4, 5])
-    for direction in ("ground_to_aerial", "aerial_to_ground"):
-        res = out[direction]
-        assert res["AP"] == pytest.approx(100 * 0.3)
-        assert (res["R@1"], res["R@4"], res["R@5"]) == (0.0, 100.0, 100.0)
+    res = evaluate_protocol(ground, aerial, t, ks=[1, 4, 5])["query_to_gallery"]
+    assert res["AP"] == pytest.approx(100 * 0.3)
+    assert (res["R@1"], res["R@4"], res["R@5"]) == (0.0, 100.0, 100.0)
 
 
 def test_crosslocate_grid_and_yaw():
@@ -144,7 +144,7 @@ def test_shared_options_accepted_and_unknown_option_rejected():
     t = table("university1652")
     g = desc(12, 5)
     out = evaluate_protocol(g, g.copy(), t, ks=[1, 2], one_percent="ceil", block_size=3)
-    assert set(out["ground_to_aerial"]) >= {"AP", "R@1", "R@2"}
+    assert set(out["query_to_gallery"]) >= {"AP", "R@1", "R@2"}
     with pytest.raises(ConfigError, match="'radius_m' is not valid for protocol 'university'"):
         evaluate_protocol(g, g.copy(), t, radius_m=5.0)
     out = evaluate_protocol(g, g.copy(), table("crosslocate"), ks=[1, 3])

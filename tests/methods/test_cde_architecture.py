@@ -95,11 +95,11 @@ def test_generator_instance_norm_after_each_block():
 
 
 def test_paper_preset_descriptor_and_polar_sizes():
-    method = create_method("cde", "paper")
+    method = create_method("cde", "paper", pretrained=None)
     assert method.input_spec.ground_hw == (112, 616) and method.input_spec.polar
     assert method.descriptor_dim == 8 * 256
     assert method.safa_sat.num_positions == 14 * 77
-    cvusa = create_method("cde", "paper_cvusa", width=0.125, num_bottleneck=1)
+    cvusa = create_method("cde", "paper_cvusa", width=0.125, num_bottleneck=1, pretrained=None)
     polar = cvusa.polar(torch.rand(1, 3, 64, 64))
     assert polar.shape == (1, 3, 112, 616) and polar.min() >= -1 and polar.max() <= 1
 

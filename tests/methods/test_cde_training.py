@@ -52,12 +52,15 @@ def _run_iterations(method, iterations: int = 2):
 
 
 def test_declared_order_and_adam_settings():
+    # Default: the authors' code order D -> R -> G; the order listed in App. B on request.
     method = create_method("cde", "tiny")
     assert [(p.name, p.optimizer) for p in method.phases()] == [
         ("D", "discriminator"),
-        ("G", "generator"),
         ("R", "retrieval"),
+        ("G", "generator"),
     ]
+    text = create_method("cde", "tiny", update_order="text")
+    assert [p.name for p in text.phases()] == ["D", "G", "R"]
     specs = method.optimizers()
     assert all(
         s.kind == "adam" and s.lr == 1e-4 and tuple(s.betas) == (0.5, 0.999) for s in specs.values()
@@ -72,10 +75,10 @@ def test_declared_order_and_adam_settings():
     }
 
 
-def test_iterations_update_d_g_r_in_order():
+def test_iterations_update_d_r_g_in_order():
     method = create_method("cde", "tiny").train()
     order, _, _ = _run_iterations(method, iterations=2)
-    assert order == ["D", "G", "R", "D", "G", "R"]
+    assert order == ["D", "R", "G", "D", "R", "G"]
 
 
 def test_loss_weights_and_terms():
@@ -149,13 +152,13 @@ def test_ablation_ii_without_gan():
     method = create_method("cde", "tiny", gan=False).train()
     assert method.discriminator is None
     order, _, losses = _run_iterations(method, 1)
-    assert order == ["G", "R"]
+    assert order == ["R", "G"]
 
 
 def test_ablation_iii_retrieval_on_synthesized_images():
     method = create_method("cde", "tiny", retrieval_features="synthesized").train()
     order, _, _ = _run_iterations(method, 1)
-    assert order == ["D", "G", "R"]
+    assert order == ["D", "R", "G"]
     with torch.no_grad():
         a = method.encode_aerial(torch.rand(2, 3, 64, 64))
     assert a.shape == (2, method.descriptor_dim)

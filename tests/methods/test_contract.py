@@ -86,8 +86,8 @@ def test_registry_lists_every_builtin_with_presets() -> None:
 
 @pytest.mark.parametrize(("name", "preset"), CASES, ids=IDS)
 def test_shapes_at_preset_sizes_on_meta_device(name: str, preset: str) -> None:
-    with torch.device("meta"):
-        method = create_method(name, preset)
+    with torch.device("meta"):  # shapes only: no weights to load (a meta model holds none)
+        method = create_method(name, preset, pretrained=None)
     spec = method.input_spec
     ground = torch.empty(2, 3, *spec.ground_hw, device="meta")
     aerial = torch.empty(2, 3, spec.aerial_size, spec.aerial_size, device="meta")

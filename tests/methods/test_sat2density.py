@@ -39,7 +39,9 @@ def test_paper_presets_follow_the_paper():
     # power iterations are slow on meta tensors.
     with torch.device("meta"):
         method = create_method("sat2density", "paper", spectral_norm=False)
-    assert paper.method == {}  # the config defaults are the paper's CVACT setting
+    # The config defaults are the paper's CVACT setting; the learning rate is written out as
+    # every paper preset's recipe fields are (tests/methods/test_recipes.py).
+    assert paper.method == {"lr": 5e-5}
     cfg = method.config
     assert (cfg.ground_hw, cfg.aerial_size, cfg.density_slices, cfg.tile_size_m) == (
         (128, 512), 256, 65, 30.0)
@@ -58,7 +60,7 @@ def test_paper_presets_follow_the_paper():
                                                                 ("G", "generator")]
     assert not method.can_retrieve and method.can_synthesize
     cvusa = get_preset("sat2density", "paper_cvusa").method
-    assert cvusa == {"tile_size_m": 55.0, "ground_vfov_deg": 90.0}
+    assert cvusa == {"tile_size_m": 55.0, "ground_vfov_deg": 90.0, "lr": 5e-5}
     assert method.input_spec.ground_vfov_deg == 180.0 and method.input_spec.mean == (0, 0, 0)
 
 

@@ -58,6 +58,7 @@ def _register_all() -> None:
         index_cmds,
         synth_cmds,
         train_cmds,
+        weights_cmds,
         world_cmds,
     )
 

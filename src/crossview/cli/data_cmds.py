@@ -80,6 +80,9 @@ def _print_table(spec: DataSpec, report: LayoutReport) -> None:
     for split, count in report.splits.items():
         table.add_row(split, str(count), str(report.gallery.get(split, "")))
     table.add_row("references", "", str(report.references))
+    for task, counts in report.details.get("tasks", {}).items():
+        table.add_row(f"test {task}", f"{counts['queries']} ({counts['queries_buildings']} b.)",
+                      f"{counts['gallery']} ({counts['gallery_buildings']} b.)")
     total = sum(report.splits.values())
     for key, count in report.maps.items():
         table.add_row(f"{MAP_NAMES.get(key, key)}", f"{count} of {total}", "")

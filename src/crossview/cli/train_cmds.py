@@ -21,8 +21,12 @@ def _print_metrics(result: dict[str, Any], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from crossview.evaluation.results import convention_note
+
+    note = convention_note(result) if "details" in result else ""
     table = Table(title=title)
-    keys = [k for k in ("R@1", "R@5", "R@10", "R@1%") if isinstance(result.get(k), (int, float))]
+    keys = [k for k in ("R@1", "R@5", "R@10", "R@1%", "AP", "hit_rate")
+            if isinstance(result.get(k), (int, float))]
     variants = result.get("variants") or {}
     if variants:
         table.add_column("descriptors")
@@ -32,7 +36,10 @@ def _print_metrics(result: dict[str, Any], title: str) -> None:
     for name, row in rows.items():
         cells = [f"{row[k]:.2f}" if isinstance(row.get(k), (int, float)) else "-" for k in keys]
         table.add_row(*([name] if variants else []), *cells)
-    Console(stderr=True).print(table)
+    console = Console(stderr=True)
+    console.print(table)
+    if note:  # beside the numbers: the rule they were computed with
+        console.print(f"convention: {note}", soft_wrap=True, highlight=False)
 
 
 @app.command(context_settings={"allow_extra_args": False})
@@ -41,7 +48,9 @@ def train(
     data: str = typer.Option(..., "--data", help="Dataset as LAYOUT:ROOT, e.g. cvusa:/data/CVUSA."),
     data_opt: list[str] = typer.Option([], "--data-opt", help=DATA_OPT_HELP),
     out: Path = typer.Option(..., "--out", help="Run directory (resumed if it holds a run)."),
-    preset: str = typer.Option("tiny", "--preset", help="tiny (CPU minutes) or paper (GPU)."),
+    preset: str = typer.Option("tiny", "--preset",
+                               help="tiny (CPU minutes) or paper (GPU; paper_<layout> when the "
+                                    "method has one for the data, e.g. paper_cvact)."),
     time_budget: float | None = typer.Option(None, "--time-budget",
                                              help="Stop after MINUTES (run total)."),
     overrides: list[str] | None = typer.Argument(None,

@@ -7,7 +7,11 @@
   exactly ``b -> -b`` (a plain ``flip`` would also shift the panorama by one column).
 - Limited field of view (SPECS.md §1, DSM): keep ``crop[:, j] = pano[:, (j - shift) mod W]`` for
   the first ``round(fov / 360 * W)`` columns, with a random (unknown orientation) or fixed shift.
-- Colour jitter is drawn independently per view (the two cameras differ).
+- Colour jitter, blur / sharpen and grid / coarse dropout are drawn independently per view (the
+  two cameras differ; :mod:`crossview.data.photometric`), as is ``aerial_rot90_prob``'s rotation
+  of the aerial view alone (University-1652, where no geometry ties the two views' headings).
+- Named presets of these fields (one per paper: ``sample4geo``, ``clnet``, ``cde`` ...) are in
+  :mod:`crossview.data.augment_presets`.
 """
 
 from __future__ import annotations
@@ -39,9 +43,30 @@ class AugmentConfig(Config):
     """Keep only this horizontal field of view of the panorama (``None`` = full 360)."""
     fov_shift: int | Literal["random"] = "random"
     """Column shift of the FOV crop: ``"random"`` (unknown orientation) or a fixed integer."""
+    jitter_prob: float = 1.0
+    """Probability of the colour jitter, per view (Sample4Geo: 0.5)."""
+    jitter_hue: float = 0.0
+    """Hue shift range of the colour jitter, a fraction of the colour circle (Sample4Geo: 0.15)."""
+    blur_sharpen_prob: float = 0.0
+    """Probability of a blur or a sharpening (one of the two), per view (Sample4Geo: 0.3)."""
+    dropout_prob: float = 0.0
+    """Probability of a grid or a coarse dropout (one of the two), per view (Sample4Geo: 0.3)."""
+    ground_grid_ratio: float = 0.5
+    """Hole size of the ground view's grid dropout, relative to its cells (Sample4Geo: 0.5)."""
+    aerial_grid_ratio: float = 0.4
+    """Hole size of the aerial view's grid dropout (Sample4Geo: 0.4)."""
+    coarse_holes: tuple[int, int] = (10, 25)
+    """Number of coarse-dropout holes, drawn in this range."""
+    coarse_size: tuple[float, float] = (0.1, 0.2)
+    """Side of a coarse-dropout hole relative to the image height, drawn in this range."""
+    aerial_rot90_prob: float = 0.0
+    """Probability of rotating the aerial view alone by k * 90 degrees, k uniform in 0-3
+    (University-1652; never with a panorama, whose heading the tile must keep)."""
 
     def __post_init__(self) -> None:
-        for name in ("rot90_prob", "flip_prob"):
+        for name in ("rot90_prob", "flip_prob", "jitter_prob", "blur_sharpen_prob",
+                     "dropout_prob", "aerial_rot90_prob", "ground_grid_ratio",
+                     "aerial_grid_ratio"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(
                     f"AugmentConfig.{name}: must be in [0, 1], got {getattr(self, name)}"
@@ -51,6 +76,14 @@ class AugmentConfig(Config):
                 raise ConfigError(
                     f"AugmentConfig.{name}: must be in [0, 1), got {getattr(self, name)}"
                 )
+        if not 0.0 <= self.jitter_hue <= 0.5:
+            raise ConfigError(f"AugmentConfig.jitter_hue: must be in [0, 0.5], got "
+                              f"{self.jitter_hue}")
+        if not (1 <= self.coarse_holes[0] <= self.coarse_holes[1]
+                and 0.0 < self.coarse_size[0] <= self.coarse_size[1] <= 1.0):
+            raise ConfigError(f"AugmentConfig.coarse_holes / coarse_size: expected 1 <= lo <= hi "
+                              f"and 0 < lo <= hi <= 1, got {self.coarse_holes} / "
+                              f"{self.coarse_size}")
         if self.fov_deg is not None and not 0.0 < self.fov_deg <= 360.0:
             raise ConfigError(f"AugmentConfig.fov_deg: must be in (0, 360], got {self.fov_deg}")
 
@@ -141,11 +174,34 @@ def augment_views(
         applied["rot90_k"] = k
     tile, *tile_out = torch.split(tiles, t_split)
     pano, *pano_out = torch.split(panos, p_split)
-    pano = color_jitter(pano, config.ground_jitter, generator)
-    tile = color_jitter(tile, config.aerial_jitter, generator)
+    pano = _photometric(pano, config, generator, "ground")
+    tile = _photometric(tile, config, generator, "aerial")
+    if config.aerial_rot90_prob > 0:  # the key is always there, so batches collate
+        k = 0
+        if float(torch.rand(1, generator=generator)) < config.aerial_rot90_prob:
+            k = int(torch.randint(0, 4, (1,), generator=generator))
+        tile = torch.rot90(tile, k, dims=(-2, -1))
+        tile_out = [torch.rot90(m, k, dims=(-2, -1)) for m in tile_out]
+        applied["aerial_rot90_k"] = k
     if config.fov_deg is not None and config.fov_deg < 360.0:
         fixed = None if config.fov_shift == "random" else int(config.fov_shift)
         pano, shift = crop_fov(pano, config.fov_deg, fixed, generator)
         applied["fov_shift"] = shift
         pano_out = [crop_fov(m, config.fov_deg, shift)[0] for m in pano_out]
     return tile, pano, list(tile_out), list(pano_out), applied
+
+
+def _photometric(image: Tensor, config: AugmentConfig, generator: torch.Generator,
+                 view: Literal["ground", "aerial"]) -> Tensor:
+    """The per-view photometric augmentation of ``config`` (:mod:`crossview.data.photometric`)."""
+    from crossview.data import photometric as ph
+
+    strength = config.ground_jitter if view == "ground" else config.aerial_jitter
+    if strength > 0 and config.jitter_prob >= 1.0 and config.jitter_hue == 0:
+        image = color_jitter(image, strength, generator)  # the original draws, kept bit for bit
+    elif strength > 0 or config.jitter_hue > 0:
+        image = ph.color_jitter(image, strength, generator, config.jitter_hue, config.jitter_prob)
+    image = ph.blur_or_sharpen(image, generator, config.blur_sharpen_prob)
+    ratio = config.ground_grid_ratio if view == "ground" else config.aerial_grid_ratio
+    return ph.dropout(image, generator, config.dropout_prob, ratio, config.coarse_holes,
+                      config.coarse_size)

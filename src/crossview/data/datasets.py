@@ -15,6 +15,7 @@ limited-FOV queries are in ``locate``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ from crossview.data.inputs import (
     pixels_to_batch,
     pixels_to_tensor,
 )
+from crossview.data.pixel_cache import DiskPixelCache, MemoryPixelCache, disk_cache_for
 from crossview.data.queries import (
     QueryConfig,
     apply_query,
@@ -45,17 +47,40 @@ from crossview.data.queries import (
 from crossview.data.table import Pair, PairTable
 from crossview.errors import ConfigError
 
+PixelCache = MemoryPixelCache | DiskPixelCache
 
-def _cached(
-    cache: dict[Any, np.ndarray] | None, key: Any, read: Callable[[], np.ndarray]
-) -> np.ndarray:
-    """``read()`` (``3 x H x W`` uint8), kept in ``cache`` under ``key`` when caching is on."""
-    if cache is not None and key in cache:
-        return cache[key]
-    pixels = read()
-    if cache is not None:
-        cache[key] = pixels
-    return pixels
+
+def _cached(cache: PixelCache | None, key: Any, read: Callable[[], np.ndarray]) -> np.ndarray:
+    """``read()`` (``3 x H x W`` uint8), through ``cache`` when caching is on."""
+    return read() if cache is None else cache.get(key, read)
+
+
+def make_pixel_cache(mode: bool | str, table: PairTable, spec: InputSpec,
+                     kinds: Sequence[str] = ("ground", "tile"), cache_dir: str | None = None,
+                     fast_decode: bool = False) -> PixelCache | None:
+    """The pixel cache ``mode`` asks for, for the images of ``table`` read with ``spec``.
+
+    ``False``/``None``: none; ``True``/``"memory"``; ``"disk"``
+    (:mod:`crossview.data.pixel_cache`).
+    """
+    if mode in (False, None, "none"):
+        return None
+    if mode in (True, "memory"):
+        return MemoryPixelCache()
+    if mode != "disk":
+        raise ConfigError(f"cache_images: expected false, true, 'memory' or 'disk', got {mode!r}")
+    shapes = {}
+    files: list[Any] = []
+    if "ground" in kinds:
+        shapes["ground"] = (len(table.pairs), (3, *spec.ground_hw))
+        files += [p.ground for p in table.pairs]
+    if "tile" in kinds:
+        shapes["tile"] = (len(table.references), (3, spec.aerial_size, spec.aerial_size))
+        files += [r.path for r in table.references]
+    key = {"spec": dataclasses.asdict(spec), "source_vfov": table.extras.get("ground_vfov_deg"),
+           "fov": [p.fov_deg for p in table.pairs] if "ground" in kinds else [],
+           "fast_decode": fast_decode}
+    return disk_cache_for(cache_dir, files, key, shapes)
 
 
 def read_ground(pair: Pair, spec: InputSpec, source_vfov_deg: float | None,
@@ -92,12 +117,18 @@ class _TableDataset(Dataset):
         self.source_vfov_deg: float | None = table.extras.get("ground_vfov_deg")
         # Decoded, resized 3 x H x W uint8 pixels by (kind, index) when caching is on: at tiny
         # input sizes JPEG decoding of full-size files costs more than the model, and a few
-        # thousand small images fit in memory (2,000 pairs at 32x128 + 64x64 are ~50 MB).
-        self._pixels: dict[tuple[str, int], np.ndarray] | None = None
+        # thousand small images fit in memory (2,000 pairs at 32x128 + 64x64 are ~50 MB); at
+        # paper sizes a disk cache shared by every worker does the same.
+        self._pixels: PixelCache | None = None
 
-    def cache_images(self, enabled: bool = True) -> None:
-        """Keep decoded, resized images in memory after their first read (per process)."""
-        self._pixels = {} if enabled else None
+    def cache_images(self, enabled: bool | str = True, cache_dir: str | None = None) -> None:
+        """Decode each image once, with the cache ``enabled`` names.
+
+        ``True``/``"memory"`` (per process), ``"disk"`` (shared memory-mapped files under
+        ``cache_dir``) or ``False`` (no cache).
+        """
+        self._pixels = make_pixel_cache(enabled, self.table, self.spec, cache_dir=cache_dir,
+                                        fast_decode=self.fast_decode)
 
     def _ground_pixels(self, index: int) -> np.ndarray:
         return _cached(self._pixels, ("ground", index), lambda: read_ground(
@@ -330,17 +361,18 @@ class ReferenceDataset(Dataset):
         self.table = table
         self.spec = spec
         self.fast_decode = fast_decode
-        self._pixels: dict[int, np.ndarray] | None = None
+        self._pixels: PixelCache | None = None
 
-    def cache_images(self, enabled: bool = True) -> None:
-        """Keep decoded, resized tiles in memory after their first read (per process)."""
-        self._pixels = {} if enabled else None
+    def cache_images(self, enabled: bool | str = True, cache_dir: str | None = None) -> None:
+        """Decode each tile once (see :meth:`PairDataset.cache_images`)."""
+        self._pixels = make_pixel_cache(enabled, self.table, self.spec, ("tile",), cache_dir,
+                                        self.fast_decode)
 
     def __len__(self) -> int:
         return len(self.table.references)
 
     def _pixels_of(self, index: int) -> np.ndarray:
-        return _cached(self._pixels, index, lambda: aerial_pixels(
+        return _cached(self._pixels, ("tile", index), lambda: aerial_pixels(
             self.table.references[index].path, self.spec, fast_decode=self.fast_decode))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -359,3 +391,60 @@ class ReferenceDataset(Dataset):
             f"ReferenceDataset(layout={self.table.layout!r}, root={str(self.table.root)!r}, "
             f"references={len(self)}, aerial_size={self.spec.aerial_size})"
         )
+
+
+class QueryTileDataset(Dataset):
+    """The *queries* of a table whose queries are aerial images, read as tiles.
+
+    University-1652 ``sat2drone``: ``Pair.ground`` holds the satellite query image; it goes
+    through the aerial input path (``aerial_pixels``) to the method's aerial encoder. Samples as
+    :class:`ReferenceDataset`: ``image`` ``(3, S, S)``, ``index``, ``id``.
+    """
+
+    def __init__(self, table: PairTable, spec: InputSpec) -> None:
+        self.table = table
+        self.spec = spec
+
+    def __len__(self) -> int:
+        return len(self.table.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        batch = self.read_batch([index])
+        return {**batch, "image": batch["image"][0], "index": index, "id": batch["id"][0]}
+
+    def read_batch(self, indices: Sequence[int]) -> dict[str, Any]:
+        """Read the samples at ``indices`` as one batch."""
+        indices = [int(i) for i in indices]
+        return {"image": pixels_to_batch([aerial_pixels(self.table.pairs[i].ground, self.spec)
+                                          for i in indices]),
+                "index": torch.tensor(indices, dtype=torch.int64),
+                "id": [self.table.pairs[i].id for i in indices]}
+
+
+class ReferenceGroundDataset(Dataset):
+    """The *references* of a table whose gallery holds ground-level images (drone views).
+
+    University-1652 ``sat2drone``: the gallery's drone images go through the ground input path
+    (no band crop) to the method's ground encoder. Samples: ``image`` ``(3, Hg, Wg)``, ``index``,
+    ``id``.
+    """
+
+    def __init__(self, table: PairTable, spec: InputSpec) -> None:
+        self.table = table
+        self.spec = spec
+
+    def __len__(self) -> int:
+        return len(self.table.references)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        batch = self.read_batch([index])
+        return {**batch, "image": batch["image"][0], "index": index, "id": batch["id"][0]}
+
+    def read_batch(self, indices: Sequence[int]) -> dict[str, Any]:
+        """Read the samples at ``indices`` as one batch."""
+        indices = [int(i) for i in indices]
+        refs = self.table.references
+        return {"image": pixels_to_batch([ground_pixels(refs[i].path, self.spec, band_crop=False)
+                                          for i in indices]),
+                "index": torch.tensor(indices, dtype=torch.int64),
+                "id": [refs[i].id for i in indices]}

@@ -8,6 +8,13 @@ in one batch (keys default to the indices; pass e.g. positive-tile indices for V
 panoramas can share a tile and would otherwise be each other's false negatives). Samples that
 would repeat a key are deferred to a later batch, so the last batches of an epoch can be smaller.
 
+With ``sample_range`` (Sample4Geo: 64 neighbours from a range of 128) an anchor's candidates
+are its ``neighbours // 2`` nearest followed by ``neighbours - neighbours // 2`` drawn at random
+from the remaining ranks up to ``sample_range``; each candidate still unused joins the batch
+until it is full. Without it, the nearest unused neighbours join until ``neighbours`` have.
+:class:`UniqueKeySampler` is the same construction without neighbours: shuffled batches in which
+no key repeats (University-1652: one drone image per building and batch).
+
 ``state_dict()`` records the epoch and how many batches were handed out, so a trainer resumes
 exactly where it stopped (with a prefetching DataLoader pass the number it actually consumed).
 """
@@ -35,7 +42,11 @@ class _NeighbourBatchSampler(Sampler[list[int]]):
         neighbours: int,
         seed: int = 0,
         keys: Sequence[Hashable] | None = None,
+        sample_range: int | None = None,
     ) -> None:
+        if sample_range is not None and sample_range < neighbours:
+            raise ConfigError(f"{type(self).__name__}: sample_range {sample_range} is smaller "
+                              f"than neighbours {neighbours}")
         if n < 1 or batch_size < 2:
             raise ConfigError(
                 f"{type(self).__name__}: need n >= 1 and batch_size >= 2, got {n}, {batch_size}"
@@ -49,6 +60,7 @@ class _NeighbourBatchSampler(Sampler[list[int]]):
         self.neighbours = neighbours
         self.seed = seed
         self.keys: list[Hashable] = list(range(n)) if keys is None else list(keys)
+        self.sample_range = sample_range
         self.epoch = 0
         self.position = 0
         self._neighbours: np.ndarray | None = None
@@ -135,8 +147,16 @@ class _NeighbourBatchSampler(Sampler[list[int]]):
             add(anchor)
             added = 0
             if self._neighbours is not None:
-                for j in self._neighbours[anchor].tolist():
-                    if added >= self.neighbours or len(batch) >= self.batch_size:
+                limit = self.neighbours
+                candidates = self._neighbours[anchor].tolist()
+                if self.sample_range is not None:  # nearest half + random half of the range
+                    near = self.neighbours // 2
+                    pool = [j for j in candidates[near:self.sample_range] if j >= 0]
+                    far = rng.permutation(len(pool))[: self.neighbours - near]
+                    candidates = candidates[:near] + [pool[i] for i in far]
+                    limit = len(candidates)
+                for j in candidates:
+                    if added >= limit or len(batch) >= self.batch_size:
                         break
                     if j >= 0 and not used[j] and self.keys[j] not in batch_keys:
                         add(j)
@@ -145,6 +165,22 @@ class _NeighbourBatchSampler(Sampler[list[int]]):
                 flush()
         flush()
         return batches
+
+
+class UniqueKeySampler(_NeighbourBatchSampler):
+    """Shuffled batches in which no key repeats (no neighbours are added).
+
+    Args:
+        n: Dataset length.
+        batch_size: Batch size ``B``.
+        seed: Seed of the per-epoch order.
+        keys: Per-sample keys that must not repeat within a batch (e.g. positive references).
+
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0,
+                 keys: Sequence[Hashable] | None = None) -> None:
+        super().__init__(n, batch_size, 0, seed, keys)
 
 
 class GPSNeighbourSampler(_NeighbourBatchSampler):
@@ -173,6 +209,7 @@ class GPSNeighbourSampler(_NeighbourBatchSampler):
         latlon: bool = False,
         keys: Sequence[Hashable] | None = None,
         candidates: int | None = None,
+        sample_range: int | None = None,
     ) -> None:
         xy = np.asarray(coords, dtype=np.float64)
         if xy.ndim != 2 or xy.shape[1] != 2:
@@ -183,9 +220,9 @@ class GPSNeighbourSampler(_NeighbourBatchSampler):
                 f"GPSNeighbourSampler: {bad.size} samples without coordinates "
                 f"(NaN), first at index {int(bad[0])}"
             )
-        super().__init__(len(xy), batch_size, neighbours, seed, keys)
+        super().__init__(len(xy), batch_size, neighbours, seed, keys, sample_range)
         points = _unit_vectors(xy) if latlon else xy
-        self._neighbours = _nearest(points, candidates or max(2 * neighbours, 1))
+        self._neighbours = _nearest(points, candidates or max(2 * neighbours, sample_range or 0, 1))
 
     @classmethod
     def from_table(
@@ -241,10 +278,11 @@ class SimilarityNeighbourSampler(_NeighbourBatchSampler):
         keys: Sequence[Hashable] | None = None,
         block_size: int = 1024,
         candidates: int | None = None,
+        sample_range: int | None = None,
     ) -> None:
-        super().__init__(n, batch_size, neighbours, seed, keys)
+        super().__init__(n, batch_size, neighbours, seed, keys, sample_range)
         self.block_size = block_size
-        self.candidates = candidates or max(2 * neighbours, 1)
+        self.candidates = candidates or max(2 * neighbours, sample_range or 0, 1)
 
     @property
     def ready(self) -> bool:

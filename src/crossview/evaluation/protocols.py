@@ -11,7 +11,7 @@ layouts. Built-in protocols:
 ``cvact_test``      CVACT test: correct when the retrieved tile is within 5 m (UTM); option
                     ``one_to_one=True`` scores it like ``recall`` (public Python codebases)
 ``vigor``           recall of the positive, official hit rate, metre-level error
-``university``      University-1652 mAP and R@k by class id, both directions
+``university``      University-1652 mAP and R@k by class id, the task's queries -> gallery
 ``crosslocate``     N in {1, 10, 100} x t in {20, 100, 1000} m, with and without yaw <= 30 deg
 ==================  ===========================================================================
 """
@@ -245,16 +245,19 @@ def _vigor(x: Scored, ks: Any = (1, 5, 10), one_percent: str = "floor+1") -> dic
 @register_protocol("university")
 def _university(x: Scored, ks: Any = (1, 5, 10), one_percent: str | None = None) -> dict[str, Any]:
     # ``one_percent`` is accepted so that callers can pass the same options to every protocol;
-    # the University-1652 protocol reports AP and CMC recall@k only.
+    # the University-1652 protocol reports AP and CMC recall@k only. Only the direction the
+    # task defines is scored (SPECS §10): the table's queries (``pairs``: drone images for
+    # drone2sat, satellite images for sat2drone) against its gallery (``references``); the
+    # reverse would make the gallery's distractors queries without a match.
     gl = np.array([-1 if p.class_id is None else p.class_id for p in x.table.pairs])
     al = np.array([-1 if r.class_id is None else r.class_id for r in x.table.references])
-    fwd = university_evaluate(
-        x.ground, x.aerial, gl, al, ks, direction="ground_to_aerial", **x.common
-    )
-    bwd = university_evaluate(
-        x.aerial, x.ground, al, gl, ks, direction="aerial_to_ground", **x.common
-    )
-    return {"ground_to_aerial": fwd.to_dict(), "aerial_to_ground": bwd.to_dict()}
+    extras = x.table.extras
+    query_view = extras.get("query_view", "ground")
+    gallery_view = extras.get("reference_view", "aerial")
+    fwd = university_evaluate(x.ground, x.aerial, gl, al, ks,
+                              direction=f"{query_view}_to_{gallery_view}", **x.common)
+    return {"query_to_gallery": fwd.to_dict(), "task": extras.get("task"),
+            "query_view": query_view, "gallery_view": gallery_view}
 
 
 @register_protocol("crosslocate")

@@ -39,6 +39,9 @@ class ScheduleSpec(Config):
     """``constant``; ``cosine`` decay to ``min_lr_ratio * lr``; ``step`` decays by ``gamma``."""
     warmup_steps: int = 0
     """Linear warm-up steps from 0 to the base learning rate."""
+    warmup_epochs: float = 0.0
+    """Further warm-up in epochs (Sample4Geo: 1, or 0.1 on University-1652), turned into steps
+    by the trainer once it knows the epoch length; adds to ``warmup_steps``."""
     min_lr_ratio: float = 0.0
     """Final learning rate of the cosine schedule, relative to the base rate."""
     step_size: int = 1000
@@ -95,7 +98,17 @@ class MethodConfig(Config):
     aerial_size: int = 256
     """Aerial tile input side ``S``."""
     pretrained: str | None = None
-    """Local path to backbone weights (never downloaded); ``None`` means random init."""
+    """Backbone weights, never downloaded: ``None`` / ``"none"`` random init, ``"imagenet"`` the
+    backbone's ImageNet file found in :attr:`weights_dir` (or ``$CROSSVIEW_WEIGHTS``), or a path
+    (:mod:`crossview.methods.backbones`)."""
+    weights_dir: str | None = None
+    """Directory searched for ``pretrained: imagenet`` files (default ``$CROSSVIEW_WEIGHTS``)."""
+
+    def __post_init__(self) -> None:
+        # "none" (the CLI's explicit opt-out) and None mean the same: store one form.
+        if isinstance(self.pretrained, str) and self.pretrained.strip().lower() in (
+                "none", "null", ""):
+            self.pretrained = None
 
 
 class Method(nn.Module):
@@ -252,6 +265,23 @@ class Method(nn.Module):
 
     def set_epoch(self, epoch: int) -> None:
         """Called by the trainer at each epoch start (hard-mining schedules depend on it)."""
+
+    def pretrained_slots(self) -> list[Any]:
+        """Modules initialised from ImageNet weights by ``config.pretrained``; default none.
+
+        A list of :class:`~crossview.methods.backbones.PretrainedSlot`; ``crossview weights
+        check`` and :func:`~crossview.methods.backbones.init_pretrained` use it.
+        """
+        return []
+
+    def compile_targets(self) -> list[nn.Module]:
+        """Submodules ``train.compile`` compiles in place (``nn.Module.compile``).
+
+        Default: the direct children whose ``forward`` the encoders call. A method whose
+        encoders call parts of a child (not its ``forward``) lists those parts instead. In-place
+        compilation keeps parameter names, so checkpoints are unchanged.
+        """
+        return [m for m in self.children() if any(True for _ in m.parameters())]
 
     def extra_state(self) -> dict[str, Any]:
         """Non-parameter state to checkpoint (e.g. counters); default none."""

@@ -18,6 +18,9 @@ and retrieval networks") is declared as three phases, in this order per iteratio
   satellite features computed without gradient to G.
 
 Each phase's ``total`` therefore only produces gradients for its own optimizer's parameters.
+The order is ``update_order``: ``code`` (default) is D -> R -> G, the order of the authors'
+public code (``optimize_parameters``), which produced the published numbers; ``text`` is D -> G ->
+R as listed above.
 Ablations (config flags): ``synthesis=False`` is Table 3 (i) (no decoder, no D; G_E and R then
 train jointly in the single ``R`` phase), ``gan=False`` is (ii), ``retrieval_features=
 "synthesized"`` is (iii) (R_E, shared, encodes G(I_ps)), ``retrieval=False`` is Table 4 "w/o R".
@@ -44,6 +47,7 @@ from crossview.losses.ranking import (
     utm_negative_mask,
     weighted_soft_margin_loss,
 )
+from crossview.methods.backbones import PretrainedSlot, init_pretrained, require_pretrained
 from crossview.methods.base import (
     Method,
     MethodConfig,
@@ -112,24 +116,57 @@ class CDEConfig(MethodConfig):
     """``descriptor``: SAFA on both maps (the paper). ``dsm``: no SAFA; R_E's street map and the
     polar satellite map are compared at every azimuth shift (DSM, ``crossview.methods.matching``)
     in the retrieval loss and in ``locate`` (limited FOV, photos, unknown heading)."""
+    update_order: Literal["code", "text"] = "code"
+    """Phase order per iteration: ``code`` D -> R -> G (the authors' code, the published
+    numbers), ``text`` D -> G -> R (App. B as listed in this module's docstring)."""
+    ground_vfov_deg: float = 90.0
+    """Vertical span of the street band fed to the model (CVUSA: 90; CDE's CVACT code resizes
+    the whole 180-degree panorama: 180)."""
 
+
+_CDE_TRAIN = {
+    # App. B: batch 32; epochs from the authors' code (n_epochs 200), which its hard-mining
+    # schedule (SPECS §2: ratios change at epochs 20, 40, 60) needs; horizontal flips; no
+    # clipping; random batches; R@1% with K = ceil(N/100) (SPECS §4), CVACT_test within 5 m.
+    "epochs": 200, "batch_size": 32, "augment": "cde", "grad_clip_norm": 0.0,
+    "sampler": "random", "eval_every": 1,
+    "eval_conventions": {"recall": {"one_percent": "ceil"},
+                         "cvact_test": {"one_percent": "ceil", "radius_m": 5.0}},
+}
+_CDE_METHOD = {
+    "width": 1.0, "lr": 1.0e-4, "betas": [0.5, 0.999], "lambda_ret": 1000.0, "lambda_l1": 100.0,
+    "lambda_gan": 1.0, "hard_mining": True, "update_order": "code", "pretrained": "imagenet",
+}
+_CDE_SMOKE = {"ground_hw": [32, 176], "aerial_size": 64, "width": 0.25, "pretrained": "none"}
 
 PRESETS = {
     # Tables 5/6 and Appendix B (112x616, width 1, batch 32, Adam(0.5, 0.999) lr 1e-4).
     "paper": {
         "doc": "CDE (CVPR 2021) Tables 5/6, Appendix B: 112x616, width 1, batch 32",
-        "method": {"ground_hw": [112, 616], "aerial_size": 512, "polar_supersample": 1,
-                   "width": 1.0},
-        "train": {"batch_size": 32},
-        "smoke": {"ground_hw": [32, 176], "aerial_size": 64, "width": 0.25},
+        "method": {**_CDE_METHOD, "ground_hw": [112, 616], "aerial_size": 512,
+                   "polar_supersample": 1, "ground_vfov_deg": 90.0},
+        "train": dict(_CDE_TRAIN),
+        "smoke": _CDE_SMOKE,
     },
-    # CVUSA recipe of the paper: polar-transform to 224x1232, then bicubic resize to 112x616.
+    # CVUSA recipe of the paper: the full 750 px tile polar-transformed to 224x1232, then a
+    # bicubic resize to 112x616; the street band (90 degrees) resized to 112x616.
     "paper_cvusa": {
-        "doc": "CDE's CVUSA recipe: polar to 224x1232, bicubic resize to 112x616",
-        "method": {"ground_hw": [112, 616], "aerial_size": 512, "polar_supersample": 2,
-                   "width": 1.0},
-        "train": {"batch_size": 32},
-        "smoke": {"ground_hw": [32, 176], "aerial_size": 64, "width": 0.25},
+        "doc": "CDE's CVUSA recipe: polar to 224x1232 from the 750 px tile, resize to 112x616",
+        "method": {**_CDE_METHOD, "ground_hw": [112, 616], "aerial_size": 750,
+                   "polar_supersample": 2, "ground_vfov_deg": 90.0},
+        "train": dict(_CDE_TRAIN),
+        "smoke": _CDE_SMOKE,
+    },
+    # CVACT: the authors' code resizes the whole 180-degree aligned panorama to 112x616 (no
+    # vertical crop) and polar-transforms the 1200 px tile; pairs closer than 25 m are no
+    # negatives (SPECS §2).
+    "paper_cvact": {
+        "doc": "CDE on CVACT: whole 180-degree panorama, polar from the 1200 px tile, 25 m mask",
+        "method": {**_CDE_METHOD, "ground_hw": [112, 616], "aerial_size": 1200,
+                   "polar_supersample": 1, "ground_vfov_deg": 180.0,
+                   "negative_radius_m": 25.0},
+        "train": dict(_CDE_TRAIN),
+        "smoke": _CDE_SMOKE,
     },
     # CPU minutes: 32x176 panoramas (4x22 latent), a quarter of the channels, 2 bottleneck
     # blocks. Deviations from the paper are only these sizes and batch 8: loss weights
@@ -156,6 +193,8 @@ class CDE(Method):
     def __init__(self, config: CDEConfig) -> None:
         super().__init__(config)
         _validate(config)
+        if config.retrieval:
+            require_pretrained(config, "resnet34")
         h, w = config.ground_hw
         self.generator = CDEGenerator(
             config.width, config.num_bottleneck, config.attention_pool, decoder=config.synthesis
@@ -174,10 +213,14 @@ class CDE(Method):
         if config.retrieval and config.matching == "descriptor":
             self.safa_street = SpatialAwareAggregation(positions, config.safa_masks, reduce="max")
             self.safa_sat = SpatialAwareAggregation(positions, config.safa_masks, reduce="max")
-        if config.retrieval and config.pretrained:
-            assert self.street_encoder is not None
-            self.street_encoder.load_resnet34(config.pretrained)
         self.hard_ratio = 1.0
+        init_pretrained(self)
+
+    def pretrained_slots(self) -> list[PretrainedSlot]:
+        """R_E takes torchvision's ResNet34 ImageNet weights (conv1 to layer3)."""
+        if self.street_encoder is None:
+            return []
+        return [PretrainedSlot("street_encoder", "resnet34", self.street_encoder)]
 
     # --- contract -----------------------------------------------------------------------------
     @property
@@ -186,7 +229,7 @@ class CDE(Method):
         return InputSpec(
             ground_hw=(self.config.ground_hw[0], self.config.ground_hw[1]),
             aerial_size=self.config.aerial_size,
-            ground_vfov_deg=90.0,
+            ground_vfov_deg=self.config.ground_vfov_deg,
             polar=True,
             mean=UNIT_MEAN,  # App. B: intensities in [-1, 1]
             std=UNIT_STD,
@@ -277,15 +320,19 @@ class CDE(Method):
 
     # --- training -----------------------------------------------------------------------------
     def phases(self) -> list[Phase]:
-        """``D``, ``G``, ``R`` in this order (App. B alternation); ablations drop phases."""
+        """``D``, ``R``, ``G`` (``update_order: code``) or ``D``, ``G``, ``R`` (``text``).
+
+        Ablations drop phases.
+        """
         cfg = self.config
         if not cfg.synthesis:
             return [Phase("R", "retrieval")]
         phases = [Phase("D", "discriminator")] if cfg.gan else []
-        phases.append(Phase("G", "generator"))
+        later = [Phase("G", "generator")]
         if cfg.retrieval:
-            phases.append(Phase("R", "retrieval"))
-        return phases
+            r = Phase("R", "retrieval")
+            later = [r, *later] if cfg.update_order == "code" else [*later, r]
+        return phases + later
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         """Adam(0.5, 0.999), lr 1e-4 for each network (App. B)."""

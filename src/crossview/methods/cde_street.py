@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock
 
-from crossview.errors import ConfigError, InputFileError
+from crossview.errors import InputFileError
 from crossview.methods.cde_generator import scaled
 
 RESNET34_BLOCKS = (3, 4, 6)
@@ -51,11 +50,14 @@ class StreetEncoder(nn.Module):
         return self.layer3(self.layer2(self.layer1(x)))
 
     def load_resnet34(self, path: str | Path) -> None:
-        """Load torchvision ``resnet34`` ImageNet weights from a local file, strictly.
+        """Load ``resnet34`` ImageNet weights (torchvision or timm) from a local file, strictly.
 
-        Every key of R_E must be present with the same shape; the file may additionally hold
-        exactly the ``layer4.*`` / ``fc.*`` keys R_E drops. Anything else is an error naming keys.
+        Every key of R_E must be present with the same shape; the file must otherwise be a whole
+        ResNet34 (``layer4.*`` and the classifier are the keys R_E drops). Anything else is an
+        error naming keys (:func:`crossview.methods.backbones.load_backbone_weights`).
         """
+        from crossview.methods.backbones import load_backbone_weights
+
         path = Path(path)
         if not path.is_file():
             raise InputFileError(
@@ -63,23 +65,7 @@ class StreetEncoder(nn.Module):
                 "ResNet34 weights not found (give a local torchvision "
                 "resnet34 state_dict file; nothing is downloaded)",
             )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # torch raises many types for corrupt files
-            raise InputFileError(path, f"cannot read weights ({err})") from None
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        kept = {k: v for k, v in state.items() if not k.startswith(DROPPED_PREFIXES)}
-        own = self.state_dict()
-        missing = sorted(set(own) - set(kept))
-        unexpected = sorted(set(kept) - set(own))
-        shapes = sorted(k for k in set(own) & set(kept) if own[k].shape != kept[k].shape)
-        if missing or unexpected or shapes:
-            raise ConfigError(
-                f"{path}: not ResNet34 weights for R_E: missing {missing[:5]}, "
-                f"unexpected {unexpected[:5]}, wrong shape {shapes[:5]}"
-            )
-        self.load_state_dict(kept, strict=True)
+        load_backbone_weights(self, "resnet34", path)
 
 
 def _make_layer(in_ch: int, out_ch: int, blocks: int, stride: int) -> nn.Sequential:

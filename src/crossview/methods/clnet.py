@@ -2,11 +2,12 @@
 
 Per feature level ``i`` (the 4 ConvNeXt stages) the ground view has a learnable neural map
 ``N_g^i`` ``(C_i, Hg_i, Wg_i)`` (eq. 1); the NEC MLP ``Gamma_bev`` maps it to the satellite map
-``N_s^i`` ``(C_i, Hs_i, Ws_i)`` (eq. 2); GFR refines each stage's output
-``f' = f * softmax_hw(N / ||N||_2) + f`` (eqs. 3-4) before the next stage. The descriptor is
-the last refined stage, average-pooled and LayerNorm-ed by the ConvNeXt head (as Sample4Geo,
-whose settings the paper follows), then L2-normalised; the loss is symmetric InfoNCE (eq. 5).
-Choices the paper leaves open are listed in ``docs/methods.md``.
+``N_s^i`` ``(C_i, Hs_i, Ws_i)`` (eq. 2); GFR refines each stage's output before the next stage
+(eqs. 3-4, read as :func:`gfr` documents: the map's softmax over positions re-weights them
+relative to uniform). The descriptor is the last refined stage, average-pooled and LayerNorm-ed
+by the ConvNeXt head (as Sample4Geo, whose settings the paper follows), then L2-normalised; the
+loss is symmetric InfoNCE (eq. 5). Choices the paper leaves open are listed in
+``docs/methods.md``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,20 @@ import torch
 from torch import Tensor, nn
 
 from crossview.errors import ConfigError
+from crossview.methods.backbones import PretrainedSlot, init_pretrained, require_pretrained
 from crossview.methods.registry import register_method
-from crossview.methods.sample4geo import InfoNCEMethod, Sample4GeoConfig, create_convnext
+from crossview.methods.sample4geo import (
+    INFONCE_METHOD,
+    UNIVERSITY_SMOKE,
+    UNIVERSITY_TRAIN,
+    VIGOR_SMOKE,
+    VIGOR_TRAIN,
+    InfoNCEMethod,
+    Sample4GeoConfig,
+    convnext_slot,
+    create_convnext,
+    infonce_paper,
+)
 
 TABLE5_ROWS: dict[int, dict[str, Any]] = {
     1: {"nec": False, "gfr_norm": False, "gfr_residual": "none"},
@@ -31,7 +44,9 @@ TABLE5_ROWS: dict[int, dict[str, Any]] = {
     6: {"nec": True, "gfr_norm": True, "gfr_residual": "feature"},
 }
 """Config overrides reproducing each row (#1-#6) of the paper's Table 5 ablation (GFR always on):
-``create_method("clnet", **TABLE5_ROWS[5])``. Row #6 is the paper's eqs. 3-4 (the default)."""
+``create_method("clnet", **TABLE5_ROWS[6])``. Row #5, the paper's best (l2 normalisation and the
+neural-map residual), is the default and the paper presets' choice; row #6 is eqs. 3-4 as
+printed."""
 
 
 @dataclasses.dataclass
@@ -45,11 +60,17 @@ class CLNetConfig(Sample4GeoConfig):
     """Table 5 "NEC" column: satellite maps are ``Gamma_bev(N_g)`` (rows #2-#6); False gives
     each view its own independent learnable map (row #1)."""
     gfr_norm: bool = True
-    """Table 5 "Norm" column: divide ``N`` by its global L2 norm before the softmax (eq. 4;
-    rows #5, #6)."""
-    gfr_residual: Literal["none", "map", "feature"] = "feature"
+    """Table 5 "Norm" column: normalise ``N`` globally before the softmax (eq. 4; rows #5,
+    #6)."""
+    gfr_residual: Literal["none", "map", "feature"] = "map"
     """Table 5 residual columns: ``feature`` adds ``f`` (eq. 3, "GFR(f^i)", rows #4, #6),
     ``map`` adds the neural map ``N`` ("GFR(N^i)", rows #3, #5), ``none`` nothing (#1, #2)."""
+    gfr_mode: Literal["relative", "literal"] = "relative"
+    """How eq. 4 is read (:func:`gfr`): ``relative`` (default) re-weights positions by ``H*W``
+    times the softmax of the RMS-normalised map; ``literal`` is eq. 4 as printed (every weight
+    near ``1/(H*W)``: GFR then barely changes the features)."""
+    gfr_temperature: float = 1.0
+    """Softmax temperature of the ``relative`` reading (logits ``N / rms(N) / T``)."""
     nec_hidden: int = 256
     """Hidden width of the NEC MLP (``Hg*Wg -> hidden -> Hs*Ws`` per level, shared over
     channels)."""
@@ -58,10 +79,10 @@ class CLNetConfig(Sample4GeoConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.nec_hidden < 1 or self.neural_map_init_std <= 0:
+        if self.nec_hidden < 1 or self.neural_map_init_std <= 0 or self.gfr_temperature <= 0:
             raise ConfigError(
-                f"nec_hidden >= 1 and neural_map_init_std > 0 expected, got "
-                f"{self.nec_hidden} / {self.neural_map_init_std}"
+                f"nec_hidden >= 1, neural_map_init_std > 0 and gfr_temperature > 0 expected, "
+                f"got {self.nec_hidden} / {self.neural_map_init_std} / {self.gfr_temperature}"
             )
 
 
@@ -69,18 +90,35 @@ def gfr(
     features: Tensor,
     neural_map: Tensor,
     norm: bool = True,
-    residual: Literal["none", "map", "feature"] = "feature",
+    residual: Literal["none", "map", "feature"] = "map",
+    mode: Literal["relative", "literal"] = "relative",
+    temperature: float = 1.0,
 ) -> Tensor:
-    """Global Feature Recalibration (eqs. 3-4): ``f * softmax_hw(N / ||N||_2) + residual``.
+    """Global Feature Recalibration (eqs. 3-4): ``f * N' + residual``.
+
+    ``N'`` is a softmax of the (normalised) map over the ``H*W`` positions of each channel
+    (eq. 4). Read literally (``mode="literal"``: ``N' = softmax(N / ||N||_2)`` with the norm of
+    the whole map), every logit is about ``1/sqrt(C*H*W)`` in size, so every weight is about
+    ``1/(H*W)``: ``f * N'`` is then negligible beside the residual and GFR is near the identity
+    (or, with the map residual, replaces the image by the image-independent map). The paper's
+    intent (§3.3: "selectively emphasizing salient regions guided by the neural map", "a globally
+    consistent importance distribution") is a re-weighting of positions, which ``relative``
+    (default) implements: the map is scaled to unit RMS over all its entries (the global l2 norm
+    divided by ``sqrt(C*H*W)``, so its shape, not its scale, sets the weights), the softmax
+    over positions gives the importance distribution, and ``H*W`` times it (mean weight 1)
+    weighs the features relative to a uniform distribution. Without ``norm`` the raw map is
+    the logit.
 
     Args:
         features: Stage output ``f`` ``(B, C, H, W)``.
         neural_map: The view's neural map ``N`` ``(C, H, W)``.
-        norm: Divide ``N`` by its global (all-entries) L2 norm first.
+        norm: Normalise ``N`` globally first (Table 5 "Norm").
         residual: ``"feature"`` adds ``f`` (eq. 3), ``"map"`` adds ``N``, ``"none"`` nothing.
+        mode: ``"relative"`` or ``"literal"`` (see above).
+        temperature: Softmax temperature of the ``relative`` reading.
 
     Returns:
-        Refined features ``(B, C, H, W)``; the softmax runs over the ``H*W`` positions per channel.
+        Refined features ``(B, C, H, W)`` in the features' dtype.
 
     """
     if features.shape[1:] != neural_map.shape:
@@ -89,13 +127,20 @@ def gfr(
             "differ in (C, H, W)"
         )
     c, h, w = neural_map.shape
-    scaled = neural_map / neural_map.norm(p=2) if norm else neural_map
-    weights = torch.softmax(scaled.reshape(c, h * w), dim=-1).reshape(c, h, w)
-    out = features * weights
+    n = neural_map.double() if neural_map.dtype == torch.float64 else neural_map.float()
+    if mode == "literal":
+        logits = n / n.norm(p=2) if norm else n
+        scale = 1.0
+    else:
+        logits = n * torch.rsqrt(n.square().mean() + 1e-12) if norm else n
+        logits = logits / temperature
+        scale = float(h * w)
+    weights = (torch.softmax(logits.reshape(c, h * w), dim=-1) * scale).reshape(c, h, w)
+    out = features * weights.to(features.dtype)
     if residual == "feature":
         return out + features
     if residual == "map":
-        return out + neural_map
+        return out + neural_map.to(features.dtype)
     return out
 
 
@@ -133,6 +178,14 @@ def stage_shapes(convnext: Any, in_hw: tuple[int, int]) -> list[tuple[int, int, 
     return shapes
 
 
+CLNET_METHOD = {
+    # Algorithm 1: F_g and F_s (two ConvNeXt-B); Table 5 row #5 (NEC, l2 normalisation, neural-map
+    # residual: the best row); GFR read as re-weighting (gfr docstring).
+    "share_backbone": False, **TABLE5_ROWS[5], "gfr_mode": "relative", "gfr_temperature": 1.0,
+    "nec_hidden": 256, "neural_map_init_std": 0.02,
+}
+"""Method fields of every CLNet paper preset, beside the InfoNCE recipe."""
+
 PRESETS = {
     # CPU minutes from random init: a narrow, shallow ConvNeXt (timm dims/depths), small inputs;
     # layer scale starts at 1 (timm default 1e-6 leaves the few blocks near-identity for hundreds
@@ -144,7 +197,7 @@ PRESETS = {
             "backbone_kwargs": {"dims": [24, 48, 96, 192], "depths": [1, 1, 2, 1],
                                 "ls_init_value": 1.0},
             "share_backbone": True, "ground_hw": [32, 128], "aerial_size": 64, "nec": True,
-            "gfr_norm": True, "gfr_residual": "feature", "nec_hidden": 64,
+            "gfr_norm": True, "gfr_residual": "map", "nec_hidden": 64,
             "label_smoothing": 0.1, "init_temperature": 0.07, "optimizer": "adamw",
             "lr": 1.0e-3, "weight_decay": 0.01,
             "schedule": {"kind": "cosine", "warmup_steps": 30},
@@ -155,27 +208,20 @@ PRESETS = {
             "cache_images": True, "sampler_neighbours": 3,
         },
     },
-    # CLNet section 4.3 on CVUSA / CVACT: ConvNeXt-B per view, 384x384 satellite, 140x768
-    # ground, batch 128, AdamW lr 1e-3 (PyTorch defaults otherwise), cosine with warm-up, 40
-    # epochs; other settings as Sample4Geo (label smoothing 0.1, 1 warm-up epoch, GPS then
-    # similarity sampling).
-    "paper": {
-        "doc": "CLNet on CVUSA / CVACT: ConvNeXt-B per view, 384 / 140x768, batch 128",
-        "method": {
-            "backbone": "convnext_base", "share_backbone": False, "ground_hw": [140, 768],
-            "aerial_size": 384, "nec": True, "gfr_norm": True, "gfr_residual": "feature",
-            "nec_hidden": 256, "label_smoothing": 0.1, "init_temperature": 0.07,
-            "optimizer": "adamw", "lr": 1.0e-3, "weight_decay": 0.01,
-            "schedule": {"kind": "cosine", "warmup_steps": 277},
-        },
-        "train": {
-            "epochs": 40, "batch_size": 128, "sampler": "gps_then_similarity",
-            "similarity_from_epoch": 1, "eval_every": 4,
-        },
-        # CPU smoke runs: the same modules at small inputs and a narrow, shallow ConvNeXt.
-        "smoke": {"ground_hw": [32, 128], "aerial_size": 64,
-                  "backbone_kwargs": {"dims": [24, 48, 96, 192], "depths": [1, 1, 1, 1]}},
-    },
+    # CLNet §4.3: ConvNeXt-B per view, 384x384 satellite and 140x768 ground (CVUSA, CVACT),
+    # 384x768 ground and batch 96 (VIGOR), 384x384 views (University-1652); batch 128, AdamW lr
+    # 1e-3 (PyTorch defaults otherwise), 40 epochs, cosine with warm-up; flip, rotate and
+    # ColorJitter; the rest as Sample4Geo (label smoothing, clipping, GPS then similarity).
+    "paper": infonce_paper("cvusa", "CLNet on CVUSA: ConvNeXt-B per view, 384 / 140x768, batch "
+                           "128, Table 5 row #5", CLNET_METHOD, "clnet"),
+    "paper_cvact": infonce_paper("cvact", "CLNet on CVACT: the whole 180-degree panorama at "
+                                 "140x768, 384 tiles, batch 128", CLNET_METHOD, "clnet"),
+    "paper_vigor": infonce_paper("vigor", "CLNet on VIGOR (same- or cross-area): 384x768 / 384, "
+                                 "batch 96", CLNET_METHOD, "clnet", VIGOR_TRAIN, VIGOR_SMOKE),
+    "paper_university1652": infonce_paper(
+        "university1652", "CLNet on University-1652: 384x384 views, Table 5 row #5",
+        {**CLNET_METHOD, "schedule": {**INFONCE_METHOD["schedule"], "warmup_epochs": 0.1}},
+        "clnet_university", UNIVERSITY_TRAIN, UNIVERSITY_SMOKE),
 }
 """Named recipes of ``clnet`` (method and train sections)."""
 
@@ -189,6 +235,7 @@ class CLNet(InfoNCEMethod):
 
     def __init__(self, config: CLNetConfig) -> None:
         super().__init__(config)
+        require_pretrained(config, config.backbone)
         self.ground_backbone: Any = create_convnext(config)
         self.aerial_backbone: Any = (
             self.ground_backbone if config.share_backbone else create_convnext(config)
@@ -210,6 +257,21 @@ class CLNet(InfoNCEMethod):
             self.aerial_maps = nn.ParameterList(
                 [nn.Parameter(torch.randn(s) * config.neural_map_init_std) for s in s_shapes]
             )
+        init_pretrained(self)
+
+    def pretrained_slots(self) -> list[PretrainedSlot]:
+        """Each view's ConvNeXt (one when shared) takes the ImageNet weights."""
+        slots = [convnext_slot("ground_backbone", self.ground_backbone, self.config)]
+        if self.aerial_backbone is not self.ground_backbone:
+            slots.append(convnext_slot("aerial_backbone", self.aerial_backbone, self.config))
+        return slots
+
+    def compile_targets(self) -> list[nn.Module]:
+        """The stems and stages (the encoders call them one by one, with GFR in between)."""
+        out: list[nn.Module] = []
+        for convnext in dict.fromkeys((self.ground_backbone, self.aerial_backbone)):
+            out += [convnext.stem, *convnext.stages]
+        return out
 
     @property
     def descriptor_dim(self) -> int:
@@ -234,7 +296,8 @@ class CLNet(InfoNCEMethod):
                     f"clnet: stage output {tuple(x.shape[1:])} does not match its neural map "
                     f"{tuple(neural_map.shape)}; inputs must be {self.input_spec}"
                 )
-            x = gfr(x, neural_map, self.config.gfr_norm, self.config.gfr_residual)
+            x = gfr(x, neural_map, self.config.gfr_norm, self.config.gfr_residual,
+                    self.config.gfr_mode, self.config.gfr_temperature)
         x = convnext.forward_head(convnext.norm_pre(x), pre_logits=True)
         return nn.functional.normalize(x.float(), dim=-1)
 

@@ -44,6 +44,7 @@ class RetrievalConfig(MethodConfig):
     """Vertical field of view of the ground panoramas (CVUSA-like band: 90)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.lr <= 0:
             raise ConfigError(f"lr: expected > 0, got {self.lr}")
         if min(self.ground_hw) < 1 or self.aerial_size < 1:

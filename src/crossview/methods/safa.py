@@ -25,7 +25,12 @@ from crossview.losses.ranking import (
     soft_margin_from_distances,
     weighted_soft_margin_loss,
 )
-from crossview.methods.backbones import FeatureBackbone
+from crossview.methods.backbones import (
+    FeatureBackbone,
+    PretrainedSlot,
+    init_pretrained,
+    require_pretrained,
+)
 from crossview.methods.base import check_shape, l2_normalize
 from crossview.methods.matching import (
     GroundMap,
@@ -127,6 +132,18 @@ class SafaConfig(RetrievalConfig):
     """Extra timm arguments (e.g. smaller widths for the ``tiny`` preset)."""
     final_pool: bool = True
     """2x2 max-pool ('SAME' padding) after the backbone, as SAFA's TF code does after conv5_3."""
+    tf_same_pooling: bool = False
+    """The backbone's own max-pools round up as TF's 'SAME' padding does (``ceil_mode``): SAFA's
+    VGG16 then sees 112x616 -> 7x39 at conv5_3 and 4x20 positions after the final pool (PyTorch's
+    floor pools give 4x19)."""
+    frozen_stages: int = 0
+    """Backbone feature stages whose weights stay fixed (SAFA's TF code: 3 = conv1_1-conv3_3)."""
+    dropout: float = 0.0
+    """Dropout probability applied after each stage of :attr:`dropout_stages` (SAFA: 0.2, i.e.
+    TF keep_prob 0.8)."""
+    dropout_stages: tuple[int, ...] = ()
+    """Feature stages (timm ``feature_info`` indices) followed by dropout (SAFA: 3, 4 = after
+    conv4_3 and conv5_3)."""
     polar_hw: tuple[int, int] = (112, 616)
     """Size ``(H, W)`` of the polar-transformed aerial input (SAFA / CDE: 112x616)."""
     num_masks: int = 8
@@ -158,21 +175,56 @@ class SafaConfig(RetrievalConfig):
             raise ConfigError(
                 f"num_masks >= 1 and alpha > 0 expected, got {self.num_masks} / {self.alpha}"
             )
+        if not 0.0 <= self.dropout < 1.0 or self.frozen_stages < 0:
+            raise ConfigError(f"dropout in [0, 1) and frozen_stages >= 0 expected, got "
+                              f"{self.dropout} / {self.frozen_stages}")
+
+
+class _StageDropout:
+    """Forward hook: dropout on a module's output while the module trains (keeps state keys)."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def __call__(self, module: nn.Module, inputs: Any, output: Tensor) -> Tensor:
+        return F.dropout(output, self.p, module.training)
 
 
 class _LocalFeatures(nn.Module):
-    """Backbone, then an optional 2x2 'SAME' max-pool: images -> local features ``(B, C, h, w)``."""
+    """Backbone, then an optional 2x2 'SAME' max-pool: images -> local features ``(B, C, h, w)``.
+
+    SAFA's TF details are options (:class:`SafaConfig`): 'SAME' pooling inside the backbone,
+    frozen first stages, dropout after chosen stages (hooks, so parameter names stay timm's and
+    pretrained files load unchanged).
+    """
 
     def __init__(self, config: SafaConfig) -> None:
         super().__init__()
-        self.backbone = FeatureBackbone(
-            config.backbone,
-            config.feature_index,
-            pretrained=config.pretrained,
-            pretrained_sha256=config.pretrained_sha256,
-            **config.backbone_kwargs,
-        )
+        self.backbone = FeatureBackbone(config.backbone, config.feature_index,
+                                        **config.backbone_kwargs)
         self.final_pool = config.final_pool
+        body = self.backbone.body
+        if config.tf_same_pooling:
+            for module in body.modules():
+                if isinstance(module, nn.MaxPool2d):
+                    module.ceil_mode = True
+        stages = self.backbone.stage_modules() if (config.frozen_stages
+                                                   or config.dropout_stages) else []
+        if config.frozen_stages:
+            if config.frozen_stages > len(stages):
+                raise ConfigError(f"frozen_stages={config.frozen_stages}: the backbone has "
+                                  f"{len(stages)} stages up to feature_index")
+            last = stages[config.frozen_stages - 1]
+            for name, child in body.named_children():
+                child.requires_grad_(False)
+                if name == last:
+                    break
+        for stage in config.dropout_stages:
+            if not 0 <= stage < len(stages):
+                raise ConfigError(f"dropout_stages: stage {stage} is not one of the backbone's "
+                                  f"{len(stages)} stages up to feature_index")
+            if config.dropout > 0:
+                getattr(body, stages[stage]).register_forward_hook(_StageDropout(config.dropout))
 
     def forward(self, x: Tensor) -> Tensor:
         """Run the module on ``x`` (see the class docstring for shapes)."""
@@ -217,6 +269,23 @@ class _MatchBranch(nn.Module):
         """Run the module on ``x`` (see the class docstring for shapes)."""
         return self.proj(self.local(x))
 
+_SAFA_METHOD = {
+    "backbone": "vgg16", "feature_index": 4, "final_pool": True, "tf_same_pooling": True,
+    "frozen_stages": 3, "dropout": 0.2, "dropout_stages": [3, 4], "pretrained": "imagenet",
+    "polar_hw": [112, 616], "num_masks": 8, "reduce": "max", "alpha": 10.0,
+    "hard_mining": False, "include_diagonal": False, "optimizer": "adam", "lr": 1.0e-5,
+    "betas": [0.9, 0.999], "weight_decay": 0.0, "schedule": {"kind": "constant"},
+}
+_SAFA_TRAIN = {
+    # 100 epochs of batch 32 from shuffled pairs, no augmentation or clipping; R@1% with
+    # K = floor(N/100) (SAFA's test code, SPECS §4), CVACT_test within 5 m.
+    "epochs": 100, "batch_size": 32, "augment": "none", "grad_clip_norm": 0.0,
+    "sampler": "random", "eval_every": 1,
+    "eval_conventions": {"recall": {"one_percent": "floor"},
+                         "cvact_test": {"one_percent": "floor", "radius_m": 5.0}},
+}
+_SAFA_SMOKE = {"ground_hw": [32, 128], "aerial_size": 64, "polar_hw": [32, 128],
+               "pretrained": "none"}
 
 PRESETS = {
     # CPU minutes from random init: a half-width ResNet-18 up to layer2 (stride 8, 64 channels,
@@ -254,18 +323,25 @@ PRESETS = {
                       "pinhole_prob": 0.5, "pitch_deg": [-10, 10]},
         },
     },
-    # SAFA (NeurIPS 2019) with CDE's loss details: VGG16 conv5_3 + 2x2 max-pool, 112x616 ground
-    # and polar inputs, k = 8, alpha = 10, Adam lr 1e-5, batch 32, exhaustive mini-batch.
+    # SAFA (NeurIPS 2019), details from its TF code: ImageNet VGG16 to conv5_3 with 'SAME'
+    # pooling, conv1_1-conv3_3 frozen, dropout 0.2 (keep 0.8) after conv4_3 and conv5_3, a final
+    # 2x2 pool -> 4x20 positions; polar 112x616 from the full-resolution tile (CVUSA 750 px);
+    # k = 8, alpha = 10, Adam lr 1e-5, batch 32, exhaustive mini-batch, no augmentation.
     "paper": {
-        "doc": "SAFA (NeurIPS 2019): VGG16, 112x616, k=8, Adam 1e-5, batch 32",
-        "method": {
-            "backbone": "vgg16", "feature_index": 4, "final_pool": True,
-            "ground_hw": [112, 616], "aerial_size": 256, "polar_hw": [112, 616],
-            "num_masks": 8, "alpha": 10.0, "hard_mining": False, "optimizer": "adam",
-            "lr": 1.0e-5,
-        },
-        "train": {"epochs": 100, "batch_size": 32, "sampler": "random", "eval_every": 1},
-        "smoke": {"ground_hw": [32, 128], "aerial_size": 64, "polar_hw": [32, 128]},
+        "doc": "SAFA (NeurIPS 2019) on CVUSA: VGG16, polar 112x616 from the 750 px tile, k=8",
+        "method": {**_SAFA_METHOD, "ground_hw": [112, 616], "aerial_size": 750,
+                   "ground_vfov_deg": 90.0},
+        "train": dict(_SAFA_TRAIN),
+        "smoke": _SAFA_SMOKE,
+    },
+    # CVACT: the middle half of the 180-degree panorama (+-45 degrees, SPECS §1), polar from the
+    # full 1200 px tile, pairs closer than 25 m are no negatives (SPECS §2).
+    "paper_cvact": {
+        "doc": "SAFA on CVACT: middle half of the panorama, polar from the 1200 px tile, 25 m mask",
+        "method": {**_SAFA_METHOD, "ground_hw": [112, 616], "aerial_size": 1200,
+                   "ground_vfov_deg": 90.0, "negative_radius_m": 25.0},
+        "train": dict(_SAFA_TRAIN),
+        "smoke": _SAFA_SMOKE,
     },
 }
 """Named recipes of ``safa`` (method and train sections)."""
@@ -285,6 +361,7 @@ class Safa(RetrievalMethod):
 
     def __init__(self, config: SafaConfig) -> None:
         super().__init__(config)
+        require_pretrained(config, config.backbone)
         branch = _MatchBranch if config.matching == "dsm" else _Branch
         self.ground_branch: Any = branch(config, config.ground_hw)
         self.aerial_branch: Any = branch(config, config.polar_hw)
@@ -297,6 +374,16 @@ class Safa(RetrievalMethod):
                               f"{self.ground_branch.feature_hw} and "
                               f"{self.aerial_branch.feature_hw}; they must be equal")
         self.hard_ratio = 1.0
+        init_pretrained(self)
+
+    def pretrained_slots(self) -> list[PretrainedSlot]:
+        """Both branches' backbones take the backbone's ImageNet weights."""
+        cfg = self.config
+        kwargs = {"features_only": True, "out_indices": (cfg.feature_index,),
+                  **cfg.backbone_kwargs}
+        return [PretrainedSlot(f"{b}_branch.local.backbone.body", cfg.backbone,
+                               getattr(self, f"{b}_branch").local.backbone.body, kwargs)
+                for b in ("ground", "aerial")]
 
     @property
     def uses_polar(self) -> bool:

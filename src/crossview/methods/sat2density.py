@@ -157,18 +157,21 @@ SMOKE = {"ground_hw": [64, 256], "aerial_size": 64, "crop_sizes": [32, 16],
          "style_feature_dims": 64, "disc_filters": 16}
 """CPU smoke runs of the paper presets: their modules, losses and options at small sizes."""
 
+_RECIPE = {"augment": "none", "grad_clip_norm": 0.0, "sampler": "random", "eval_conventions": {}}
+"""Recipe fields the paper states by omission: no augmentation, clipping or hard negatives."""
+
 PRESETS = {
     "paper": {
         "doc": "Sat2Density (ICCV 2023) on CVACT (Aligned): 256 px tiles over 30 m, 65 slices, "
                "128x512 panoramas spanning 180 deg, batch 16",
-        "method": {},
-        "train": {"batch_size": 16, "epochs": 30},
+        "method": {"lr": 5e-5},
+        "train": {"batch_size": 16, "epochs": 30, **_RECIPE},
         "smoke": SMOKE,
     },
     "paper_cvusa": {
         "doc": "Sat2Density on CVUSA: tiles over 55 m, 128x512 panoramas spanning 90 deg",
-        "method": {"tile_size_m": 55.0, "ground_vfov_deg": 90.0},
-        "train": {"batch_size": 16, "epochs": 30},
+        "method": {"tile_size_m": 55.0, "ground_vfov_deg": 90.0, "lr": 5e-5},
+        "train": {"batch_size": 16, "epochs": 30, **_RECIPE},
         "smoke": SMOKE,
     },
     # CPU minutes: 32x128 panoramas, 64 px tiles, 17 slices (0.5 m apart), a quarter or less of

@@ -12,16 +12,26 @@ from crossview.training.config import TrainConfig
 from crossview.training.sampling import BatchSampler, RandomBatchSampler
 
 
-def augment_config(value: bool | dict[str, Any]) -> Any:
-    """``TrainConfig.augment`` as an ``AugmentConfig`` (``None`` when off)."""
-    from crossview.data.augment import AugmentConfig
+def augment_config(value: bool | str | dict[str, Any]) -> Any:
+    """``TrainConfig.augment`` as an ``AugmentConfig`` (``None`` when off).
 
-    if value is False:
+    ``true`` is the ``rot90_flip`` preset (the synchronised rotation/flip pairs of DESIGN.md), a
+    string names a preset (:data:`crossview.data.augment_presets.AUGMENT_PRESETS`), a mapping
+    gives fields, with an optional ``preset`` key whose fields it overrides.
+    """
+    from crossview.data.augment import AugmentConfig
+    from crossview.data.augment_presets import augment_preset
+
+    if value is False or value == "none":
         return None
     if value is True:
-        # "on" without details: the synchronised rotation/flip pairs of DESIGN.md.
-        return AugmentConfig(rot90_prob=0.5, flip_prob=0.5)
-    return AugmentConfig.from_dict(dict(value), where="train.augment")
+        value = "rot90_flip"
+    if isinstance(value, str):
+        return AugmentConfig.from_dict(augment_preset(value), where=f"train.augment={value}")
+    fields = dict(value)
+    name = fields.pop("preset", None)
+    base = augment_preset(str(name)) if name is not None else {}
+    return AugmentConfig.from_dict({**base, **fields}, where="train.augment")
 
 
 def query_config(value: dict[str, Any] | None) -> Any:
@@ -67,30 +77,43 @@ def make_batch_sampler(cfg: TrainConfig, table: PairTable | None, num_items: int
     if cfg.sampler == "random":
         return RandomBatchSampler(num_items, cfg.batch_size, cfg.seed)
     if table is None:
-        raise ConfigError(f"train.sampler={cfg.sampler!r} needs a train table with coordinates")
+        raise ConfigError(f"train.sampler={cfg.sampler!r} needs a train table")
     from crossview.data import samplers
 
-    # Each anchor brings up to ``neighbours`` hard negatives; keys (positive tiles) never repeat
-    # inside a batch, so VIGOR panoramas sharing a tile are not each other's false negatives.
-    neighbours = cfg.sampler_neighbours or max(1, cfg.batch_size // 2)
+    # Keys (positive tiles) never repeat inside a batch, so VIGOR panoramas sharing a tile, or
+    # University-1652 drone images of one building, are not each other's false negatives.
     keys = [p.positive for p in table.pairs]
+    if cfg.sampler == "unique":
+        return samplers.UniqueKeySampler(len(table), cfg.batch_size, cfg.seed, keys)
+    # Each anchor brings up to ``neighbours`` hard negatives.
+    neighbours = cfg.sampler_neighbours or max(1, cfg.batch_size // 2)
     if similarity:
         return samplers.SimilarityNeighbourSampler(len(table), cfg.batch_size, neighbours,
-                                                   seed=cfg.seed, keys=keys)
+                                                   seed=cfg.seed, keys=keys,
+                                                   sample_range=cfg.sampler_range)
     try:
         return samplers.GPSNeighbourSampler.from_table(table, cfg.batch_size, neighbours,
-                                                       seed=cfg.seed, keys=keys)
+                                                       seed=cfg.seed, keys=keys,
+                                                       sample_range=cfg.sampler_range)
     except ConfigError as err:
-        raise ConfigError(f"train.sampler={cfg.sampler!r}: {err}; use train.sampler=random for "
-                          "data without coordinates") from None
+        hint = table.extras.get("coordinates_hint")
+        raise ConfigError(f"train.sampler={cfg.sampler!r}: {err}"
+                          f"{'; ' + hint if hint else ''}; or use train.sampler=random") from None
 
 
-def to_device(batch: Any, device: torch.device) -> Any:
-    """Move every tensor of a (nested) batch to ``device``; other values are kept."""
+def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> Any:
+    """Move every tensor of a (nested) batch to ``device``; other values are kept.
+
+    Copies are asynchronous (``non_blocking``; effective from page-locked memory). With
+    ``channels_last``, 4-D floating-point tensors (images, maps) arrive in that memory format.
+    """
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+        out = batch.to(device, non_blocking=True)
+        if channels_last and out.ndim == 4 and out.is_floating_point():
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out
     if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
+        return {k: to_device(v, device, channels_last) for k, v in batch.items()}
     if isinstance(batch, list):
-        return [to_device(v, device) for v in batch]
+        return [to_device(v, device, channels_last) for v in batch]
     return batch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -60,12 +61,18 @@ def lr_factor(spec: ScheduleSpec, total_steps: int) -> Callable[[int], float]:
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, spec: ScheduleSpec,
-                    total_steps: int) -> LambdaLR:
+                    total_steps: int, steps_per_epoch: int = 0) -> LambdaLR:
     """Build a ``LambdaLR`` following :func:`lr_factor`; stepped once per optimizer step.
 
+    ``spec.warmup_epochs`` becomes ``round(warmup_epochs * steps_per_epoch)`` more warm-up steps.
     The factor is a closure (not a callable object), so the scheduler's ``state_dict`` holds only
     plain counters and the schedule itself is rebuilt from the method's spec on resume.
     """
+    if spec.warmup_epochs:
+        if spec.warmup_epochs < 0:
+            raise ConfigError(f"schedule warmup_epochs: expected >= 0, got {spec.warmup_epochs}")
+        extra = round(spec.warmup_epochs * steps_per_epoch)
+        spec = dataclasses.replace(spec, warmup_steps=spec.warmup_steps + extra, warmup_epochs=0.0)
     return LambdaLR(optimizer, lr_factor(spec, total_steps))
 
 

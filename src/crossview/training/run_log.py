@@ -42,9 +42,13 @@ def make_writer(out: Path) -> Any:
 
 def summary(metrics: dict[str, Any]) -> str:
     """``R@1 12.3 | R@5 ... | PSNR 12.5 | SSIM 0.20`` for logs."""
-    keys = [k for k in ("R@1", "R@5", "R@10", "R@1%", "PSNR", "SSIM")
+    from crossview.evaluation.results import convention_note
+
+    keys = [k for k in ("R@1", "R@5", "R@10", "R@1%", "AP", "hit_rate", "PSNR", "SSIM")
             if isinstance(metrics.get(k), (int, float))]
-    return " | ".join(f"{k} {metrics[k]:.2f}" for k in keys) or str(metrics)
+    text = " | ".join(f"{k} {metrics[k]:.2f}" for k in keys) or str(metrics)
+    note = convention_note(metrics) if "details" in metrics else ""
+    return f"{text} ({note})" if note else text
 
 
 def log_metrics(writer: Any, metrics: dict[str, Any], step: int) -> None:

@@ -50,7 +50,7 @@ def check_resumable(payload: dict[str, Any], method: Any, config: TrainConfig, p
     new_m = method.config.to_dict()
     diffs = [f"method.{k}: {old_m.get(k)!r} -> {new_m.get(k)!r}"
              for k in sorted(set(old_m) | set(new_m))
-             if k != "pretrained" and old_m.get(k) != new_m.get(k)]
+             if k not in ("pretrained", "weights_dir") and old_m.get(k) != new_m.get(k)]
     old_t = dict(payload.get("train_config") or {})
     diffs += [f"train.{k}: {old_t.get(k)!r} -> {v!r}" for k, v in sorted(config.to_dict().items())
               if k not in RESUMABLE_CHANGES and k in old_t and old_t[k] != v]

@@ -50,6 +50,29 @@ def select_split(table: PairTable, split: str | None) -> PairTable:
     return table if split is None else table.select(split)
 
 
+def resolve_preset(method_name: str, preset: str, layout: str | None) -> str:
+    """The preset a run uses: ``<preset>_<layout>`` when the method has one, else ``preset``.
+
+    Paper recipes differ per dataset (input sizes, batch, epochs, vertical crop, evaluation
+    convention), so ``--preset paper`` on ``cvact:`` data trains ``paper_cvact`` where the method
+    defines it (``paper_vigor``, ``paper_university1652``, ``paper_cvusa`` likewise); a preset
+    that names a dataset already, or one without a dataset variant, is used as it is. Layout
+    aliases resolve to their layout first (``university-1652`` -> ``university1652``).
+    """
+    from crossview.methods.registry import list_presets
+
+    if layout is None:
+        return preset
+    from crossview.data.layouts import get_layout
+
+    try:
+        name = get_layout(layout).name
+    except Exception:  # noqa: BLE001 - an unknown layout fails later, where it is read
+        name = layout
+    candidate = f"{preset}_{name}"
+    return candidate if candidate in list_presets(method_name) else preset
+
+
 def build_configs(method_name: str, preset: str, overrides: dict[str, Any] | None = None,
                   time_budget_min: float | None = None) -> tuple[Any, TrainConfig]:
     """Build the method (from its preset, with overrides) and the resolved :class:`TrainConfig`."""
@@ -77,6 +100,8 @@ def train(method_name: str, data: DataLike, out: str | Path, preset: str = "tiny
     The step behind ``crossview train`` (and :func:`crossview.train`). The run records the
     resolved dataset (layout, root, every option) so ``eval`` reloads exactly the same data.
     Re-running the same call on an existing run resumes it from ``checkpoints/last.pt``.
+    ``preset`` is resolved per dataset first (:func:`resolve_preset`: ``paper`` on CVACT is
+    ``paper_cvact`` where the method has it); the run records the preset used.
 
     Args:
         method_name: A registered method.
@@ -95,6 +120,10 @@ def train(method_name: str, data: DataLike, out: str | Path, preset: str = "tiny
     from crossview.training.trainer import Trainer
 
     spec = data_spec(data, data_options)
+    chosen = resolve_preset(method_name, preset, spec.layout)
+    if chosen != preset:
+        logger.info("preset %r on %s data: using %r", preset, spec.layout, chosen)
+    preset = chosen
     method, config = build_configs(method_name, preset, overrides, time_budget_min)
     table = spec.load()
     if "train" not in table.splits():
@@ -133,28 +162,35 @@ def _retrieval_model(run_or_checkpoint: str | Path, which: str) -> LoadedModel:
 def evaluate(run_or_checkpoint: str | Path, data: DataLike | None = None,
              split: str | None = "val", protocol: str | None = None, which: str = "best",
              batch_size: int = 64, fov_deg: float | None = None, device: str | None = None,
-             data_options: Sequence[str] | Mapping[str, Any] | None = None) -> dict[str, Any]:
+             data_options: Sequence[str] | Mapping[str, Any] | None = None,
+             conventions: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Embed ``split`` of ``data`` with a trained model and score it under its protocol.
 
     The step behind ``crossview eval`` (and :func:`crossview.evaluate`); ``data`` defaults to
-    the run's own data.
+    the run's own data, and the protocol options to the run's ``train.eval_conventions`` (the
+    conventions of the paper its preset reproduces), each overridden by ``conventions``.
 
     Returns:
-        ``R@1``, ``R@5``, ``R@10``, ``R@1%`` (percent, ground -> aerial) at the top level, the
+        ``R@1``, ``R@5``, ``R@10``, ``R@1%`` (percent, query -> reference) at the top level, the
         protocol's full result under ``details``, each descriptor variant of a staged method under
         ``variants``, what was evaluated (method, checkpoint and its sha256, data, split) and the
-        ``conventions`` the numbers depend on.
+        ``conventions`` the numbers depend on (``note``: the same in one line).
 
     """
     from crossview._version import code_version
+    from crossview.evaluation.results import convention_note
     from crossview.inference import retrieval_metrics
 
     model = _retrieval_model(run_or_checkpoint, which)
     spec = _data_spec(model, data, data_options)
     table = select_split(spec.load(), split)
-    result = retrieval_metrics(model.method, table, protocol, batch_size, device, fov_deg)
+    recorded = dict((model.config.get("train_config") or {}).get("eval_conventions") or {})
+    for name, options in (conventions or {}).items():
+        recorded[name] = {**recorded.get(name, {}), **options}
+    result = retrieval_metrics(model.method, table, protocol, batch_size, device, fov_deg,
+                               conventions=recorded)
     details = result["details"]
-    forward = details.get("ground_to_aerial", details)
+    forward = details.get("ground_to_aerial", details.get("query_to_gallery", details))
     one_percent = forward.get("one_percent", {}) if isinstance(forward, dict) else {}
     return {
         **result,
@@ -162,10 +198,12 @@ def evaluate(run_or_checkpoint: str | Path, data: DataLike | None = None,
         "checkpoint_sha256": model.checkpoint_sha256, "data": str(spec), "split": split,
         "num_queries": len(table), "num_references": len(table.references),
         "conventions": {
-            "units": "percent", "direction": "ground_to_aerial",
+            "units": "percent", "direction": forward.get("direction", "ground_to_aerial")
+            if isinstance(forward, dict) else "ground_to_aerial",
             "similarity": "dot product of L2-normalised descriptors",
             "rank": "number of references scoring strictly higher than the truth",
             "one_percent_rule": one_percent.get("rule"), "one_percent_k": one_percent.get("k"),
+            "protocol_options": result.get("convention", {}), "note": convention_note(result),
             "fov_deg": fov_deg, "code_version": code_version(),
         },
     }

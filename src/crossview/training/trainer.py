@@ -40,7 +40,7 @@ from crossview.io import plain
 from crossview.methods.base import Method
 from crossview.progress import make_progress
 from crossview.training import batches as tb
-from crossview.training import run_log
+from crossview.training import feeding, run_log
 from crossview.training import state as ts
 from crossview.training.checkpoint import (
     CHECKPOINT_DIR,
@@ -145,6 +145,13 @@ class Trainer:
         seed_everything(cfg.seed)
         self.method.check_training_data(self.train_table)
         self.method.to(self.device)
+        self.channels_last = feeding.use_channels_last(cfg.channels_last, self.device)
+        if self.channels_last:
+            feeding.to_channels_last(self.method)
+        if cfg.compile:
+            count = feeding.compile_method(self.method, cfg.compile_backend, cfg.compile_mode)
+            logger.info("compiled %d modules of %s (%s)", count, self.method.name,
+                        cfg.compile_backend)
         self.phases = list(self.method.phases())
         specs = self.method.optimizers()
         missing = sorted({p.optimizer for p in self.phases} - set(specs))
@@ -161,7 +168,8 @@ class Trainer:
             epochs = sum(any(p.optimizer == n and p.active(e) for p in self.phases)
                          for e in range(cfg.epochs))
             self.schedulers[n] = build_scheduler(o, specs[n].schedule,
-                                                 max(1, epochs) * self.steps_per_epoch)
+                                                 max(1, epochs) * self.steps_per_epoch,
+                                                 self.steps_per_epoch)
         self.amp_dtype = autocast_dtype(self.device) if cfg.amp else None
         fp16 = self.amp_dtype == torch.float16
         self.scalers = {n: torch.amp.GradScaler("cuda") for n in self.optimizers} if fp16 else {}
@@ -183,14 +191,16 @@ class Trainer:
                                               tb.augment_config(cfg.augment), seed=cfg.seed,
                                               query=tb.query_config(cfg.query))
             if cfg.cache_images:
-                self._train_dataset.cache_images()
+                self._train_dataset.cache_images(cfg.cache_images, cfg.cache_dir)
         if cfg.cache_images and self._val_data is None and self.val_table is not None:
             spec = self.method.input_spec
             ground = GroundDataset(self.val_table, spec)
             aerial = ReferenceDataset(self.val_table, spec)
-            ground.cache_images()
-            aerial.cache_images()
+            ground.cache_images(cfg.cache_images, cfg.cache_dir)
+            aerial.cache_images(cfg.cache_images, cfg.cache_dir)
             self._val_data = (ground, aerial)
+        self._epoch_data = feeding.EpochDataset(self._train_dataset)
+        self._train_loader: DataLoader | None = None
         n = len(self._train_dataset)  # type: ignore[arg-type]
         self.inner_sampler = tb.make_batch_sampler(cfg, self.train_table, n, self.similarity_active)
         self.sampler = ResumableShardSampler(self.inner_sampler, cfg.batch_size, self.dist.rank,
@@ -203,13 +213,31 @@ class Trainer:
                 f"grad_accum={cfg.grad_accum}; lower them or add data"
             )
 
+    def _eval_workers(self) -> int:
+        """Workers reading images for evaluation and similarity refreshes (as for training)."""
+        return feeding.resolve_workers(self.config.num_workers, self.device,
+                                       feeding.local_world_size(self.dist.world_size))
+
     def _loader(self) -> DataLoader:
-        # Own generator per epoch: the DataLoader's base seed never draws from the global RNG, so
-        # building the iterator (fresh run or resume) leaves the training RNG streams untouched.
-        generator = torch.Generator().manual_seed(self.config.seed * 1000003 + self.epoch)
-        return DataLoader(self._train_dataset, batch_sampler=self.sampler,  # type: ignore[arg-type]
-                          num_workers=self.config.num_workers, generator=generator,
-                          pin_memory=self.device.type == "cuda")
+        """The run's one training DataLoader (persistent workers live across epochs)."""
+        if self._train_loader is not None:
+            return self._train_loader
+        cfg = self.config
+        workers = feeding.resolve_workers(cfg.num_workers, self.device,
+                                          feeding.local_world_size(self.dist.world_size))
+        options = feeding.loader_options(workers, self.device, cfg.pin_memory,
+                                         cfg.prefetch_factor, cfg.persistent_workers)
+        # Own generator: the DataLoader's base seed never draws from the global RNG, so building
+        # the iterator (fresh run or resume) leaves the training RNG streams untouched. Samples
+        # draw their augmentation from (seed, epoch, index), whatever the worker layout.
+        generator = torch.Generator().manual_seed(cfg.seed * 1000003)
+        loader = DataLoader(self._epoch_data, batch_sampler=self.sampler,  # type: ignore[arg-type]
+                            generator=generator, **options)
+        if options.get("persistent_workers"):
+            self._train_loader = loader
+        logger.info("training data: %d workers, pin_memory=%s, prefetch %s", workers,
+                    options["pin_memory"], options.get("prefetch_factor"))
+        return loader
 
     # --- resume ------------------------------------------------------------------------------
     def _resume(self) -> bool:
@@ -278,6 +306,7 @@ class Trainer:
         finally:
             if self._writer is not None:
                 self._writer.close()
+            self._train_loader = None  # persistent workers end with the run
         best = self.ckpt_dir / "best.pt"
         return TrainResult(
             run_dir=self.out, epoch=self.epoch, step=self.step, minutes=self._elapsed() / 60,
@@ -316,7 +345,8 @@ class Trainer:
         t_last = time.perf_counter()
         for batch in self._loader():
             accum = self.micro_in_epoch % cfg.grad_accum
-            self._micro_step(tb.merge_twins(tb.to_device(batch, self.device)), accum, logs)
+            self._micro_step(tb.merge_twins(tb.to_device(batch, self.device, self.channels_last)),
+                             accum, logs)
             self.micro_in_epoch += 1
             if accum < cfg.grad_accum - 1:
                 continue
@@ -356,9 +386,7 @@ class Trainer:
                               f"{self.epoch} ({[(p.name, p.epochs) for p in self.phases]})")
         self.method.train()
         self.method.set_epoch(self.epoch)
-        dataset_set_epoch = getattr(self._train_dataset, "set_epoch", None)
-        if dataset_set_epoch is not None:  # per-epoch augmentation draws
-            dataset_set_epoch(self.epoch)
+        self._epoch_data.set_epoch(self.epoch)  # per-epoch augmentation draws, every worker
         self.sampler.set_epoch(self.epoch, start=self.micro_in_epoch)
 
     def _end_epoch(self) -> None:
@@ -447,7 +475,9 @@ class Trainer:
         if self.method.can_retrieve:
             metrics = retrieval_metrics(self.method, self.val_table, cfg.eval_protocol,
                                         cfg.embed_batch_size, self.device,
-                                        datasets=self._val_data)
+                                        datasets=self._val_data,
+                                        conventions=cfg.eval_conventions,
+                                        num_workers=self._eval_workers())
         if self.method.can_synthesize and cfg.eval_synthesis_pairs > 0:
             from crossview.evaluation.synthesis import pool_splits
 
@@ -530,8 +560,11 @@ class Trainer:
         if self.dist.is_main:
             with rng_preserved():
                 bs = cfg.embed_batch_size
-                g = torch.from_numpy(embed_ground(self.method, data, bs, self.device))
-                a = torch.from_numpy(embed_aerial(self.method, data, bs, self.device))
+                workers = self._eval_workers()
+                g = torch.from_numpy(embed_ground(self.method, data, bs, self.device,
+                                                  num_workers=workers))
+                a = torch.from_numpy(embed_aerial(self.method, data, bs, self.device,
+                                                  num_workers=workers))
         g, a = broadcast_tensor(g, self.dist), broadcast_tensor(a, self.dist)
         self.inner_sampler.update(g.numpy(), a.numpy())  # type: ignore[attr-defined]
 

@@ -165,6 +165,8 @@ class LayoutReport:
     and how many pairs have each."""
     notes: list[str] = dataclasses.field(default_factory=list)
     """Facts about the data that are not problems (e.g. ids without released images)."""
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Layout-specific counts (University-1652: queries and gallery per task)."""
 
     @property
     def ok(self) -> bool:
@@ -183,6 +185,7 @@ class LayoutReport:
             "maps": self.maps,
             "notes": self.notes,
             "problems": self.problems,
+            **({"details": self.details} if self.details else {}),
         }
 
 
@@ -216,7 +219,8 @@ def check_table(layout: Layout[Any], root: Path, options: Config, deep: bool = F
         _verify_images(table, problems)
     return LayoutReport(layout.name, root, table.split_counts(), len(table.references),
                         problems.all(), problems.messages(), gallery_counts(table), opts,
-                        map_counts(table), table_notes(table))
+                        map_counts(table), table_notes(table),
+                        layout.check_details(root, options))
 
 
 def map_counts(table: PairTable) -> dict[str, int]:

@@ -67,6 +67,10 @@ class Layout(Generic[OptionsT]):
         """Protocol a table of this layout is scored with (may depend on its splits)."""
         return self.protocol
 
+    def check_details(self, root: Path, options: OptionsT) -> dict[str, Any]:
+        """Extra counts ``crossview data check`` shows (e.g. per task); default none."""
+        return {}
+
     def world_writer(self) -> WorldWriter:
         """The synthetic world's writer of this layout.
 

@@ -7,6 +7,12 @@ column W/2 north). ``polarmap/19/<id>.png`` (pre-computed polar maps) is optiona
 crossview keeps the file's name, split ``val``. The synthetic world writes the same files
 (:class:`CvusaWorld`), plus ``streetview/annotations/<id>.png`` semantic maps.
 
+Coordinates (optional; the GPS hard-negative samplers need them) come from the release's
+``split_locations/all.csv``, the file Sample4Geo's and CLNet's GPS sampling reads: no header, row
+``i`` (1-based) holds image id ``i`` (the number in ``bingmap/19/<id>.jpg``) as
+``sat_lat,sat_lon,ground_lat,ground_lon[,...]`` in degrees. Without it, pairs have no position and
+``table.extras["coordinates_hint"]`` says where the file belongs.
+
 Sat2Density's arrangement of CVUSA (its ``dataset/INSTALL.md``) is this layout plus
 ``sky_mask/<id>.png`` (``.jpg`` also read; white = sky), recorded as ``Pair.extras["sky"]``.
 """
@@ -27,6 +33,8 @@ if TYPE_CHECKING:
     from crossview.world.config import WorldConfig
 
 SPLIT_FILES = {"train": "splits/train-19zl.csv", "val": "splits/val-19zl.csv"}
+LOCATIONS_FILE = "split_locations/all.csv"
+"""Per-image coordinates of the CVUSA release (row i = image id i: sat and ground lat, lon)."""
 PANO_VFOV_DEG = 90.0
 """CVUSA panoramas are cropped to about +-45 degrees around the horizon (SPECS.md §1)."""
 
@@ -52,14 +60,57 @@ def polar_path(aerial_rel: str) -> str:
     return str(Path(aerial_rel.replace("bingmap", "polarmap", 1)).with_suffix(".png"))
 
 
+def read_cvusa_locations(root: Path, ids: set[int], problems: Problems
+                         ) -> dict[int, tuple[float, float, float, float]] | None:
+    """``id -> (sat_lat, sat_lon, ground_lat, ground_lon)`` from ``split_locations/all.csv``.
+
+    Returns ``None`` when the file is absent; rows of other ids are skipped unparsed, and an id
+    asked for but missing or malformed is a problem of the layout.
+    """
+    path = root / LOCATIONS_FILE
+    if not path.is_file():
+        return None
+    out: dict[int, tuple[float, float, float, float]] = {}
+    bad: set[int] = set()
+    with open(path, newline="", encoding="utf-8") as f:
+        for line_no, row in enumerate(csv.reader(f), start=1):
+            if line_no not in ids:
+                continue
+            try:
+                values = tuple(float(v) for v in row[:4])
+            except ValueError:
+                values = ()
+            if len(values) != 4:
+                problems.bad(f"{problems.rel(path)}:{line_no}",
+                             "expected sat_lat,sat_lon,ground_lat,ground_lon")
+                bad.add(line_no)
+                continue
+            out[line_no] = values  # type: ignore[assignment]
+    absent = ids - set(out) - bad
+    for missing in sorted(absent)[:1]:
+        problems.bad(problems.rel(path), f"no row {missing} (image id {missing:07d}); "
+                                         f"{len(absent)} ids without coordinates")
+    return out
+
+
+def _numeric_id(rel: str) -> int | None:
+    stem = Path(rel).stem
+    return int(stem) if stem.isdigit() else None
+
+
 def read_cvusa(root: Path, problems: Problems) -> PairTable:
     """Read the CVUSA subset at ``root``: one reference (the tile) per pair, pair id = pano id."""
     by_ground, by_aerial = read_world_truth(root)
+    rows = {split: read_split_csv(root / rel, problems) for split, rel in SPLIT_FILES.items()}
+    ids = {i for split_rows in rows.values() for a, _, _ in split_rows
+           if (i := _numeric_id(a)) is not None}
+    locations = read_cvusa_locations(root, ids, problems)
     pairs: list[Pair] = []
     refs: list[Reference] = []
-    for split, rel in SPLIT_FILES.items():
-        for aerial_rel, ground_rel, _ in read_split_csv(root / rel, problems):
+    for split in SPLIT_FILES:
+        for aerial_rel, ground_rel, _ in rows[split]:
             pair_id = Path(ground_rel).stem
+            loc = (locations or {}).get(_numeric_id(aerial_rel) or -1)
             ground, aerial = root / ground_rel, root / aerial_rel
             problems.require(ground)
             problems.require(aerial)
@@ -77,10 +128,13 @@ def read_cvusa(root: Path, problems: Problems) -> PairTable:
                     path=aerial,
                     split=split,
                     ground_resolution_m=gt_a.ground_resolution_m if gt_a else None,
-                    **truth_fields(gt_a, with_yaw=False),
+                    **(truth_fields(gt_a, with_yaw=False) if gt_a or loc is None
+                       else {"lat": loc[0], "lon": loc[1]}),
                 )
             )
-            fields = {"yaw_deg": 0.0, **truth_fields(by_ground.get(Path(ground_rel).as_posix()))}
+            gt_g = by_ground.get(Path(ground_rel).as_posix())
+            fields = {"yaw_deg": 0.0, **(truth_fields(gt_g) if gt_g or loc is None
+                                         else {"lat": loc[2], "lon": loc[3]})}
             pairs.append(
                 Pair(
                     id=pair_id,
@@ -91,7 +145,11 @@ def read_cvusa(root: Path, problems: Problems) -> PairTable:
                     **fields,
                 )
             )
-    return PairTable("cvusa", root, pairs, refs, extras={"ground_vfov_deg": PANO_VFOV_DEG})
+    table_extras: dict[str, object] = {"ground_vfov_deg": PANO_VFOV_DEG}
+    if locations is None and not by_ground:
+        table_extras["coordinates_hint"] = (f"CVUSA coordinates come from {LOCATIONS_FILE} of the "
+                                      f"release (expected at {root / LOCATIONS_FILE})")
+    return PairTable("cvusa", root, pairs, refs, extras=table_extras)
 
 
 # --- Sat2Density's sky masks (dataset/INSTALL.md of Sat2Density) -------------------------------
