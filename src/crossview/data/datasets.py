@@ -34,6 +34,7 @@ from crossview.data.inputs import (
     pad_to_panorama,
     pixels_to_batch,
     pixels_to_tensor,
+    reference_source,
 )
 from crossview.data.table import Pair, PairTable
 from crossview.errors import ConfigError
@@ -53,8 +54,12 @@ def _cached(
 
 def read_ground(pair: Pair, spec: InputSpec, source_vfov_deg: float | None,
                 fast_decode: bool = False) -> np.ndarray:
-    """A pair's ground image as ``3 x H x W`` uint8 (panoramas band-cropped, photos not)."""
-    return ground_pixels(pair.ground, spec, source_vfov_deg=source_vfov_deg,
+    """A pair's ground image as ``3 x H x W`` uint8 (panoramas band-cropped, photos not).
+
+    A photo method (``spec.photo_fov_deg``) gets the photo scaled by its own ``pair.fov_deg``.
+    """
+    photo_fov = pair.fov_deg if spec.photo_fov_deg is not None else None
+    return ground_pixels(pair.ground, spec, source_vfov_deg=source_vfov_deg, fov_deg=photo_fov,
                          band_crop=pair.fov_deg is None, fast_decode=fast_decode)
 
 
@@ -98,7 +103,8 @@ class _TableDataset(Dataset):
 
     def _tile_pixels(self, ref_index: int) -> np.ndarray:
         return _cached(self._pixels, ("tile", ref_index), lambda: aerial_pixels(
-            self.table.references[ref_index].path, self.spec, fast_decode=self.fast_decode))
+            reference_source(self.table.references[ref_index]), self.spec,
+            fast_decode=self.fast_decode))
 
     def _ground(self, index: int) -> Tensor:
         return pixels_to_tensor(self._ground_pixels(index))
@@ -309,7 +315,8 @@ class ReferenceDataset(Dataset):
 
     def _pixels_of(self, index: int) -> np.ndarray:
         return _cached(self._pixels, index, lambda: aerial_pixels(
-            self.table.references[index].path, self.spec, fast_decode=self.fast_decode))
+            reference_source(self.table.references[index]), self.spec,
+            fast_decode=self.fast_decode))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {"image": pixels_to_tensor(self._pixels_of(index)), "index": index,
