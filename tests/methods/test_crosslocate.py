@@ -227,3 +227,31 @@ def test_training_data_of_another_modality_is_refused(tmp_path: Path) -> None:
     table = PairTable("crosslocate", tmp_path, [], [], extras={"modality": "silhouettes"})
     with pytest.raises(ConfigError, match="modality is 'silhouettes'"):
         method.check_training_data(table)
+
+
+def test_pretrained_vgg16_tensors_are_copied_by_name(monkeypatch) -> None:
+    """The paper preset copies ``features.*`` of the full vgg16 the strict loader returns."""
+    import crossview.methods.crosslocate as cl
+
+    full = nn.Module()
+    full.features = vgg_features(cl.VGG16_CHANNELS, cl.VGG16_CONVS)
+    full.features.append(nn.ReLU())  # timm's index 29 (ReLU) and 30 (pool5): not copied
+    full.features.append(nn.MaxPool2d(2, 2))
+    full.head = nn.Linear(4, 3)  # the classifier's tensors: not copied either
+    with torch.no_grad():
+        for i, module in enumerate(full.features):
+            if isinstance(module, nn.Conv2d):
+                module.weight.fill_(i)
+                module.bias.fill_(-i)
+    calls = []
+
+    def fake_backbone(name, path, sha):  # noqa: ANN001, ANN202
+        calls.append((name, path, sha))
+        return full
+
+    monkeypatch.setattr(cl, "create_backbone", fake_backbone)
+    method = create_method("crosslocate", "paper", pretrained="/weights/vgg16.pth")
+    assert calls == [("vgg16", "/weights/vgg16.pth", None)]
+    for i, module in enumerate(method.branch.features):
+        if isinstance(module, nn.Conv2d):
+            assert torch.all(module.weight == i) and torch.all(module.bias == -i)
