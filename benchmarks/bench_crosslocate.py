@@ -20,13 +20,17 @@ Uniform grid is 500 m); the 1 km threshold is the paper's headline.
 
     python benchmarks/bench_crosslocate.py [--quick]      # quick: about 3 minutes
 
-Full: about 27 minutes on 2 CPU cores (build ~5, train 20, eval ~2). Writes
-``bench_out/crosslocate/<quick|full>/`` (dataset, run, ``results.json``, ``curves.png``).
+Full: 28,392 database views and 1,000 photos to render, then 20 minutes of training: about
+27 minutes on 2 idle CPU cores (build ~5, eval ~1), longer when other jobs share them (the
+build ran at 37 views/s under a load of ~9 on 2 cores, which would make it ~13 minutes). Writes
+``bench_out/crosslocate/<quick|full>[-q<N>][-t<M>]/`` (dataset, run, ``results.json``,
+``curves.png``, the eval JSONs). ``--queries N --train-min M`` change the mode's sizes.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 import time
@@ -37,12 +41,13 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench_out" / "crosslocate"
 
 FULL = {
-    "dataset": {"grid_m": 1000.0, "queries": 1000, "view_px": 64, "query_hw": (48, 64),
+    "dataset": {"grid_m": 1000.0, "queries": 1000, "view_px": 48, "query_hw": (36, 48),
                 "val_fraction": 0.1, "test_fraction": 0.3, "margin_m": 1000.0, "seed": 0},
     "train_minutes": 20.0,
-    "method": {"ground_hw": [64, 64], "aerial_size": 64},
+    "method": {"ground_hw": [48, 48], "aerial_size": 48},
 }
-"""The full benchmark: 1 km uniform grid (~1,300 positions), ~300 test queries, 20 min training."""
+"""The full benchmark: a 1 km uniform grid (1,366 positions: 410 in the test block), 1,000
+queries (600 train, 100 val, 300 test), 48 px views, 20 minutes of training."""
 QUICK = {
     "dataset": {"grid_m": 4000.0, "queries": 200, "view_px": 48, "query_hw": (36, 48),
                 "val_fraction": 0.1, "test_fraction": 0.3, "margin_m": 1500.0, "seed": 0},
@@ -103,10 +108,13 @@ def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def run(quick: bool = False, reuse_data: bool = False, threads: int = 1) -> dict[str, Any]:
+def run(quick: bool = False, reuse_data: bool = False, threads: int = 1,
+        queries: int | None = None, train_minutes: float | None = None) -> dict[str, Any]:
     """Build, train, evaluate; returns the summary (also written to ``results.json``).
 
-    ``reuse_data`` keeps an earlier dataset of the same mode (no build speed then). ``threads``:
+    ``reuse_data`` keeps an earlier dataset of the same mode (no build speed then);
+    ``queries`` and ``train_minutes`` override the mode's (the output folder then says so,
+    e.g. ``quick-q700-t4``). ``threads``:
     torch threads of training and evaluation (the build always uses 2 one-thread workers). One
     by default: on 2 cores shared with other jobs, two threads oversubscribe them (measured
     under load: 10 against 98 training pairs/s).
@@ -119,8 +127,15 @@ def run(quick: bool = False, reuse_data: bool = False, threads: int = 1) -> dict
     from crossview.reports.render import save_figure
 
     torch.set_num_threads(threads)
-    settings = QUICK if quick else FULL
-    out = OUT / ("quick" if quick else "full")
+    settings = copy.deepcopy(QUICK if quick else FULL)
+    name = "quick" if quick else "full"
+    if queries is not None:
+        settings["dataset"]["queries"] = queries
+        name += f"-q{queries}"
+    if train_minutes is not None:
+        settings["train_minutes"] = train_minutes
+        name += f"-t{train_minutes:g}"
+    out = OUT / name
     out.mkdir(parents=True, exist_ok=True)
     root, run_dir = out / "data", out / "run"
     dataset = build_dataset(root, settings["dataset"], reuse_data)
@@ -177,6 +192,9 @@ if __name__ == "__main__":
                         help="keep an earlier dataset of this mode (no build speed)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads of training and evaluation (default 1)")
+    parser.add_argument("--queries", type=int, default=None, help="override the query count")
+    parser.add_argument("--train-min", type=float, default=None,
+                        help="override the training budget (minutes)")
     args = parser.parse_args()
-    print(json.dumps(run(quick=args.quick, reuse_data=args.reuse_data, threads=args.threads),
-                     indent=2))
+    print(json.dumps(run(quick=args.quick, reuse_data=args.reuse_data, threads=args.threads,
+                         queries=args.queries, train_minutes=args.train_min), indent=2))

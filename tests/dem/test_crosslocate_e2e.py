@@ -162,3 +162,36 @@ def test_dem_index_resumes_and_locate_returns_views(run_dir, dataset, dem_dir, m
     from _browser import assert_page_ok
 
     assert_page_ok(html_out, tmp_path, min_images=6)  # query, map, 4 renders
+
+
+def test_dem_index_under_torchrun_merges_the_shards(run_dir, dataset, dem_dir, tmp_path) -> None:
+    import os
+    import subprocess
+
+    import torch
+
+    from crossview.index.geoindex import GeoIndex
+    from crossview.index.terrain import ViewRenderer, index_config, plan_views
+    from crossview.training.checkpoint import load_run
+
+    out = tmp_path / "sharded.index"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "crossview", "--", "dem", "index", "--run", str(run_dir), "--dem",
+           str(dem_dir / "rmnp-dem.tif"), "--grid-m", "8000", "--out", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    index = GeoIndex.open(str(out))
+    uniform = load_layout("crosslocate", dataset, variant="uniform")
+    assert len(index) == len(uniform.references) and not (out / "_shards").exists()
+    # Rows hold what one process computes for the same views.
+    model = load_run(run_dir)
+    cfg = index_config(model, dem_dir / "rmnp-dem.tif", grid_m=8000.0)
+    renderer = ViewRenderer(cfg, model.method.input_spec)
+    chosen = plan_views(cfg, renderer.dem)[::11]
+    with torch.no_grad():
+        desc = model.method.eval().encode_aerial(renderer(chosen)).numpy()
+    hits = index.search(desc, k=1)
+    assert [h[0].tile_id for h in hits] == [r.tile_id for r in chosen]
+    assert [h[0].extras["yaw_deg"] for h in hits] == [r.yaw_deg for r in chosen]
+    np.testing.assert_allclose([h[0].score for h in hits], 1.0, atol=1e-4)

@@ -261,6 +261,9 @@ class GroundDataset(_TableDataset):
         super().__init__(table, spec, seed, fast_decode)
         if fov_deg is not None and not 0.0 < fov_deg <= 360.0:
             raise ConfigError(f"GroundDataset: fov_deg must be in (0, 360], got {fov_deg}")
+        if fov_deg is not None and spec.photo_fov_deg is not None:
+            raise ConfigError("GroundDataset: fov_deg crops panoramas; a photo method scales "
+                              "each photo by its own FOV (Pair.fov_deg)")
         if not (shift == "random" or isinstance(shift, int)):
             raise ConfigError(f"GroundDataset: shift must be 'random' or an integer, got {shift!r}")
         self.fov_deg = fov_deg
