@@ -169,3 +169,40 @@ def make(
         fields["workers"] = workers
     fields.update(parse_overrides(option))
     typer.echo(str(build_dem_dataset(DemDatasetConfig.from_dict(fields), out)))
+
+
+@dem_app.command("index")
+def index(
+    run: Path = typer.Option(..., "--run", help="Training run directory or checkpoint .pt."),
+    dem: Path = typer.Option(..., "--dem", help="Elevation raster (GeoTIFF, any CRS) or .npz."),
+    out: str = typer.Option(..., "--out", help="Index location (folder or LanceDB URI)."),
+    grid_m: float = typer.Option(500.0, "--grid-m", help="Grid step of the view positions (m)."),
+    views: int = typer.Option(None, "--views",
+                              help="Views per position (default: the run's dataset's, or 12)."),
+    rgb: Path = typer.Option(None, "--rgb", help="RGB raster (segmentation classes)."),
+    view_px: int = typer.Option(None, "--view-px",
+                                help="Render size before the model's resize (default: the "
+                                     "run's dataset's, or 500)."),
+    fov: float = typer.Option(None, "--fov", help="View FOV (default: the dataset's, or 60)."),
+    margin_m: float = typer.Option(None, "--margin-m",
+                                   help="Min. distance from no-data / the edge (default 1000)."),
+    which: str = typer.Option("best", "--which", help="Checkpoint of the run: best or last."),
+    positions_per_batch: int = typer.Option(4, "--positions-per-batch",
+                                            help="Positions rendered per batch / commit."),
+) -> None:
+    """Render a DEM's database views on a grid, embed them, store them in a GeoIndex.
+
+    Rows carry position and yaw; resumes; under torchrun (``torchrun ... -m crossview -- dem
+    index ...``) each rank renders its share and rank 0 merges. Render settings default to those
+    of the run's own ``dem make`` dataset (docs/terrain.md).
+    """
+    import os
+
+    from crossview.index.terrain import build_dem_index
+
+    idx = build_dem_index(run, dem, out, which, positions_per_batch, grid_m=grid_m,
+                          views_per_position=views, rgb=str(rgb) if rgb else None,
+                          view_px=view_px, db_fov_deg=fov, margin_m=margin_m)
+    if int(os.environ.get("RANK", "0")) == 0:
+        typer.echo(f"{out}: {len(idx)} DEM views indexed with {idx.info.method} "
+                   f"({idx.info.checkpoint_sha256[:12]})")

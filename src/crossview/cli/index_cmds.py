@@ -186,7 +186,12 @@ def locate_cmd(
     if json_out is not None:
         write_json_atomic(json_out, doc)
         write_json_atomic(json_out.with_suffix(".geojson"), results_to_geojson(results))
-    if html_out is not None:
+    if html_out is not None and localizer.is_dem_index:  # photos against DEM views
+        from crossview.index.terrain import terrain_locate_page
+
+        write_text_atomic(html_out, terrain_locate_page(doc, localizer.index,
+                                                        localizer.method_name))
+    elif html_out is not None:
         from crossview.reports.locate_report import locate_html
 
         write_text_atomic(html_out, locate_html(doc, index, localizer.method_name, prior,

@@ -85,6 +85,10 @@ def eval_run(
     batch_size: int = typer.Option(64, "--batch-size", help="Images per forward pass."),
     fov: float | None = typer.Option(None, "--fov", help="Limited query FOV in degrees."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the metrics as JSON here."),
+    baselines: bool = typer.Option(False, "--baselines",
+                                   help="Also score the untrained network (and show chance)."),
+    plot: Path | None = typer.Option(None, "--plot",
+                                     help="crosslocate: write the recall-vs-distance PNG here."),
     synthesis: bool = typer.Option(False, "--synthesis",
                                    help="Score synthesized panoramas instead (psnr, ssim, sd, "
                                         "rmse, lpips) vs the polar-tile baseline; --split may "
@@ -125,11 +129,42 @@ def eval_run(
         print_synthesis_table(out)
         return
     result = evaluate(run or checkpoint, data, split, protocol, which,  # type: ignore[arg-type]
-                      batch_size, fov, data_options=data_opt)
+                      batch_size, fov, data_options=data_opt, baselines=baselines)
     if json_out is not None:
         write_json_atomic(json_out, plain(result))
     title = f"{result['method']} on {result['split']} ({result['protocol']}, percent)"
     _print_metrics(result, title)
+    _print_distance_rows(result, plot)
+
+
+def _print_distance_rows(result: dict[str, Any], plot: Path | None) -> None:
+    """The distance-recall table (model, untrained, chance) and curve plot of crosslocate data."""
+    from crossview.evaluation.results import distance_curves, distance_recall_rows
+
+    rows = distance_recall_rows(result, result["method"])
+    if plot is not None:
+        from crossview.errors import ConfigError
+
+        curves = distance_curves(result, result["method"])
+        if not curves:
+            raise ConfigError("--plot needs a distance-recall protocol (crosslocate)")
+        from crossview.reports.curves import plot_recall_distance
+        from crossview.reports.render import save_figure
+
+        save_figure(plot_recall_distance(curves, f"{result['method']} on {result['split']}"),
+                    plot)
+    if not rows:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="recall within t metres (percent, position only)")
+    table.add_column("recall@N  t")
+    for row in rows:  # one column per model: the table stays narrow
+        table.add_column(str(row["model"]), justify="right")
+    for cell in (k for k in rows[0] if k != "model"):
+        table.add_row(cell, *(f"{row.get(cell, float('nan')):.2f}" for row in rows))
+    Console(stderr=True).print(table)
 
 
 @app.command()

@@ -35,6 +35,7 @@ from crossview.data.inputs import (
     pad_to_panorama,
     pixels_to_batch,
     pixels_to_tensor,
+    reference_source,
 )
 from crossview.data.pixel_cache import DiskPixelCache, MemoryPixelCache, disk_cache_for
 from crossview.data.queries import (
@@ -85,8 +86,12 @@ def make_pixel_cache(mode: bool | str, table: PairTable, spec: InputSpec,
 
 def read_ground(pair: Pair, spec: InputSpec, source_vfov_deg: float | None,
                 fast_decode: bool = False) -> np.ndarray:
-    """A pair's ground image as ``3 x H x W`` uint8 (panoramas band-cropped, photos not)."""
-    return ground_pixels(pair.ground, spec, source_vfov_deg=source_vfov_deg,
+    """A pair's ground image as ``3 x H x W`` uint8 (panoramas band-cropped, photos not).
+
+    A photo method (``spec.photo_fov_deg``) gets the photo scaled by its own ``pair.fov_deg``.
+    """
+    photo_fov = pair.fov_deg if spec.photo_fov_deg is not None else None
+    return ground_pixels(pair.ground, spec, source_vfov_deg=source_vfov_deg, fov_deg=photo_fov,
                          band_crop=pair.fov_deg is None, fast_decode=fast_decode)
 
 
@@ -136,7 +141,8 @@ class _TableDataset(Dataset):
 
     def _tile_pixels(self, ref_index: int) -> np.ndarray:
         return _cached(self._pixels, ("tile", ref_index), lambda: aerial_pixels(
-            self.table.references[ref_index].path, self.spec, fast_decode=self.fast_decode))
+            reference_source(self.table.references[ref_index]), self.spec,
+            fast_decode=self.fast_decode))
 
     def _ground(self, index: int) -> Tensor:
         return pixels_to_tensor(self._ground_pixels(index))
@@ -318,6 +324,9 @@ class GroundDataset(_TableDataset):
         super().__init__(table, spec, seed, fast_decode)
         if fov_deg is not None and not 0.0 < fov_deg <= 360.0:
             raise ConfigError(f"GroundDataset: fov_deg must be in (0, 360], got {fov_deg}")
+        if fov_deg is not None and spec.photo_fov_deg is not None:
+            raise ConfigError("GroundDataset: fov_deg crops panoramas; a photo method scales "
+                              "each photo by its own FOV (Pair.fov_deg)")
         if not (shift == "random" or isinstance(shift, int)):
             raise ConfigError(f"GroundDataset: shift must be 'random' or an integer, got {shift!r}")
         self.fov_deg = fov_deg
@@ -373,7 +382,8 @@ class ReferenceDataset(Dataset):
 
     def _pixels_of(self, index: int) -> np.ndarray:
         return _cached(self._pixels, ("tile", index), lambda: aerial_pixels(
-            self.table.references[index].path, self.spec, fast_decode=self.fast_decode))
+            reference_source(self.table.references[index]), self.spec,
+            fast_decode=self.fast_decode))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {"image": pixels_to_tensor(self._pixels_of(index)), "index": index,

@@ -25,8 +25,16 @@ the user:
 - **Unseen pixels.** The pad colour marks what a query did not see: :func:`unseen_mask` finds it
   again (pixels decoded from 8 bits never equal a mean such as 0.485 exactly), so a method that
   matches feature maps (DSM) can ignore those positions without another argument.
+- **Photos at the model's angular resolution.** A method whose ``spec.photo_fov_deg`` is set
+  (CrossLocate) works on pinhole photos, not panoramas: its ``ground_hw`` canvas spans
+  ``photo_fov_deg`` horizontally, and a photo of horizontal FOV ``f`` is resized so that its
+  content has the canvas's angular resolution (:func:`photo_content_width`: equal focal lengths
+  by default), centred on the canvas and surrounded by ``spec.pad_rgb`` (cropped where larger).
+  A photo of unknown FOV fills the canvas width.
 - **Aerial view.** A north-up tile resized to ``spec.aerial_size`` with ``spec.aerial_filter``
-  (``bilinear``: PIL's antialiased triangle filter).
+  (``bilinear``: PIL's antialiased triangle filter). A :class:`ChannelStack` (three
+  single-channel files, e.g. CrossLocate's segmentation / silhouettes / depth) is read as the
+  three channels of one image first.
 - **Values.** ``uint8`` pixels, ``3 x H x W``, are converted once to float32 in ``[0, 1]``
   (DESIGN.md "Tensors"); the method applies its own normalisation (``spec.mean`` / ``spec.std``).
 - **Precision.** :func:`crossview.device.inference_autocast` is the one autocast policy of every
@@ -44,7 +52,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -65,7 +73,31 @@ UNIT_STD = (0.5, 0.5, 0.5)
 Filter = Literal["area", "bilinear", "bicubic"]
 View = Literal["ground", "aerial"]
 Camera = Literal["panorama", "pinhole"]
-ImageSource = str | Path | np.ndarray | Image.Image
+PhotoScaling = Literal["focal", "degrees", "fit"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelStack:
+    """Three single-channel image files read as the R, G, B channels of one image.
+
+    CrossLocate's multi-modality database views (segmentation, silhouettes, depth; each
+    modality takes one input channel). A greyscale file contributes its values; a palette
+    (class-id) file contributes ``id * 255 // (palette_levels - 1)``, so ``palette_levels``
+    classes spread over the 8-bit range.
+    """
+
+    paths: tuple[Path, Path, Path]
+    palette_levels: int = 5
+    """Number of classes of palette files (crossview's DEM segmentation has 5)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "paths", tuple(Path(p) for p in self.paths))
+        if len(self.paths) != 3 or self.palette_levels < 2:
+            raise ConfigError(f"ChannelStack: expected 3 files and palette_levels >= 2, got "
+                              f"{len(self.paths)} / {self.palette_levels}")
+
+
+ImageSource = str | Path | np.ndarray | Image.Image | ChannelStack
 
 
 EXTRAS: dict[str, tuple[View, str]] = {
@@ -109,6 +141,14 @@ class InputSpec:
     """Resize filter of aerial tiles (antialiased)."""
     extras: tuple[str, ...] = ()
     """Auxiliary maps the method's training batches need, by name (see :data:`EXTRAS`)."""
+    photo_fov_deg: float | None = None
+    """Photo methods (CrossLocate): ground images are pinhole photos and the ``ground_hw``
+    canvas spans this horizontal FOV (the database views' 60 deg); each photo is scaled by its
+    own FOV to the canvas's angular resolution (module docstring). ``None``: panoramas."""
+    photo_scaling: PhotoScaling = "focal"
+    """How a photo of FOV ``f`` is sized on the canvas (:func:`photo_content_width`):
+    ``focal`` (equal focal lengths: the same scene point, the same pixel size), ``degrees``
+    (equal pixels per degree across the width) or ``fit`` (FOV ignored, the paper's no-FOV)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ground_hw", (int(self.ground_hw[0]), int(self.ground_hw[1])))
@@ -121,6 +161,12 @@ class InputSpec:
         if not 0.0 < self.ground_vfov_deg <= 180.0:
             raise ConfigError(f"InputSpec.ground_vfov_deg must be in (0, 180], got "
                               f"{self.ground_vfov_deg}")
+        if self.photo_fov_deg is not None and not 0.0 < self.photo_fov_deg < 180.0:
+            raise ConfigError(f"InputSpec.photo_fov_deg must be in (0, 180), got "
+                              f"{self.photo_fov_deg}")
+        if self.photo_scaling not in ("focal", "degrees", "fit"):
+            raise unknown_name_error("InputSpec.photo_scaling", self.photo_scaling,
+                                     ["focal", "degrees", "fit"])
 
     @property
     def pad_rgb(self) -> tuple[float, float, float]:
@@ -157,8 +203,46 @@ def crop_vfov_rows(
     return img.crop((0, top, img.width, top + keep))
 
 
+def _stack_channels(stack: ChannelStack) -> Image.Image:
+    """The three files of ``stack`` as the R, G, B channels of one image."""
+    channels = []
+    for path in stack.paths:
+        try:
+            with Image.open(path) as probe:
+                palette = probe.mode == "P"
+        except (OSError, ValueError):
+            palette = False  # read_image below names the file and the problem
+        if palette:
+            ids = np.asarray(read_image(path, mode="P")).astype(np.int64)
+            if ids.max(initial=0) >= stack.palette_levels:
+                raise InputFileError(path, f"class id {int(ids.max())} >= the "
+                                           f"{stack.palette_levels} classes expected")
+            channels.append((ids * 255 // (stack.palette_levels - 1)).astype(np.uint8))
+        else:
+            channels.append(np.asarray(read_image(path, mode="L")))
+    shapes = {c.shape for c in channels}
+    if len(shapes) != 1:
+        raise InputFileError(stack.paths[0], f"channel files differ in size: "
+                                             f"{[c.shape for c in channels]}")
+    return Image.fromarray(np.stack(channels, axis=2))
+
+
+def reference_source(reference: Any) -> ImageSource:
+    """What the input path reads for a table reference: its file, or its channel stack.
+
+    A reference whose ``extras["channels"]`` lists three files (the ``crosslocate`` layout's
+    ``modality=multi``) is read as a :class:`ChannelStack` of them.
+    """
+    channels = reference.extras.get("channels")
+    if channels:
+        return ChannelStack(tuple(channels), int(reference.extras.get("channel_levels", 5)))
+    return reference.path
+
+
 def _as_image(source: ImageSource, min_size: tuple[int, int] | None = None) -> Image.Image:
-    """Decode a file, or wrap a decoded ``H x W x 3`` uint8 array / PIL image, as RGB."""
+    """Decode a file or channel stack, or wrap an ``H x W x 3`` uint8 array / PIL image, as RGB."""
+    if isinstance(source, ChannelStack):
+        return _stack_channels(source)
     if isinstance(source, Image.Image):
         return source.convert("RGB")
     if isinstance(source, np.ndarray):
@@ -180,6 +264,10 @@ def ground_pixels(
 ) -> np.ndarray:
     """A ground image as ``3 x H x w`` uint8 at the model's size.
 
+    A photo method's spec (``spec.photo_fov_deg`` set) gives the photo canvas of
+    :func:`photo_canvas` instead: ``fov_deg`` is then the photo's own FOV (``None``: unknown),
+    and the band and panorama arguments do not apply.
+
     Args:
         source: Image file, ``H x W x 3`` uint8 array or PIL image.
         spec: The method's input spec.
@@ -191,6 +279,8 @@ def ground_pixels(
 
     """
     height, width = spec.ground_hw
+    if spec.photo_fov_deg is not None:
+        return _chw(photo_canvas(_as_image(source), spec, fov_deg))
     if fov_deg is not None:
         width = fov_crop_width(fov_deg, width)
     min_size = None
@@ -206,6 +296,45 @@ def ground_pixels(
     return _chw(np.asarray(_resize(img, width, height, spec.ground_filter)))
 
 
+def photo_content_width(fov_deg: float | None, spec: InputSpec) -> float:
+    """Width in canvas pixels that a photo of horizontal FOV ``fov_deg`` covers.
+
+    The canvas is ``W = spec.ground_hw[1]`` pixels wide and spans ``F = spec.photo_fov_deg``:
+    ``focal``: ``W tan(f/2) / tan(F/2)`` (the photo's focal length in pixels becomes the
+    canvas's, so both project the scene alike); ``degrees``: ``W f / F``; ``fit`` or an unknown
+    FOV: ``W``. E.g. 500 px for 60 deg: a 30 deg photo covers 232 px (``focal``) or 250 px.
+    """
+    if spec.photo_fov_deg is None:
+        raise ConfigError("photo_content_width: the input spec has no photo_fov_deg")
+    width = float(spec.ground_hw[1])
+    if fov_deg is None or spec.photo_scaling == "fit":
+        return width
+    if not 0.0 < fov_deg < 180.0:
+        raise ConfigError(f"photo FOV must be in (0, 180) degrees, got {fov_deg}")
+    if spec.photo_scaling == "degrees":
+        return width * fov_deg / spec.photo_fov_deg
+    return width * math.tan(math.radians(fov_deg) / 2) / math.tan(
+        math.radians(spec.photo_fov_deg) / 2)
+
+
+def photo_canvas(image: Image.Image, spec: InputSpec, fov_deg: float | None) -> np.ndarray:
+    """A photo on the method's canvas: ``H x W x 3`` uint8 at ``spec.ground_hw``.
+
+    The photo is resized (``spec.ground_filter``, aspect ratio kept) to
+    :func:`photo_content_width` columns, centred, and the canvas around it filled with
+    ``spec.pad_rgb`` (the normalisation mean, ~0 once normalised); content beyond the canvas
+    (a photo wider than ``photo_fov_deg``, a tall portrait) is cropped.
+    """
+    height, width = spec.ground_hw
+    cols = max(1, round(photo_content_width(fov_deg, spec)))
+    rows = max(1, round(cols * image.height / image.width))
+    content = _resize(image.convert("RGB"), cols, rows, spec.ground_filter)
+    fill = tuple(int(round(255 * v)) for v in spec.pad_rgb)
+    canvas = Image.new("RGB", (width, height), fill)  # type: ignore[arg-type]
+    canvas.paste(content, ((width - cols) // 2, (height - rows) // 2))
+    return np.asarray(canvas)
+
+
 def aerial_pixels(source: ImageSource, spec: InputSpec, *, fast_decode: bool = False) -> np.ndarray:
     """A north-up tile as ``3 x S x S`` uint8 at ``spec.aerial_size``.
 
@@ -216,9 +345,11 @@ def aerial_pixels(source: ImageSource, spec: InputSpec, *, fast_decode: bool = F
     size = spec.aerial_size
     # A draft at >= twice the size leaves the last 2x to the resize filter (~1/255 off, max
     # 15/255); a draft at the target size would replace it by the DCT's box-like one.
-    img = _as_image(source, (2 * size, 2 * size) if fast_decode else None)
+    draft = (2 * size, 2 * size) if fast_decode and not isinstance(source, ChannelStack) else None
+    img = _as_image(source, draft)
     if img.width != img.height:
-        where = source if isinstance(source, (str, Path)) else "aerial image"
+        where = (source if isinstance(source, (str, Path)) else
+                 source.paths[0] if isinstance(source, ChannelStack) else "aerial image")
         raise InputFileError(where, f"aerial tile must be square, got {img.width}x{img.height} px")
     return _chw(np.asarray(_resize(img, size, size, spec.aerial_filter)))
 

@@ -23,14 +23,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from crossview.dem.render import CLASS_COLOURS
-from crossview.errors import InputFileError
+from crossview.dem.render import CLASS_COLOURS, CLASSES
+from crossview.errors import ConfigError, InputFileError
 from crossview.io import read_image
 
 DEPTH8_RANGE_M = (10.0, 100_000.0)
 """Depths mapped to the 8-bit scale's ends (nearer/farther terrain is clipped)."""
 DEPTH16_RANGE_M = (1.0, 1_000_000.0)
 """Depths mapped to the 16-bit scale's ends."""
+DATABASE_MODALITIES = ("depth", "silhouettes", "segmentation", "multi")
+"""What a database view can show a model (the ``crosslocate`` layout's ``modality``)."""
+MULTI_CHANNELS = ("segmentation", "silhouettes", "depth")
+"""Channels R, G, B of the ``multi`` modality (CrossLocate's seg-sil-dep)."""
 
 
 def _log_scale(depth: np.ndarray, lo: float, hi: float, levels: int) -> np.ndarray:
@@ -48,6 +52,18 @@ def depth_to_uint8(depth: np.ndarray) -> np.ndarray:
 def depth_to_uint16(depth: np.ndarray) -> np.ndarray:
     """16-bit log encoding of a depth map in metres (0 = sky), see the module docstring."""
     return _log_scale(depth, *DEPTH16_RANGE_M, 65535).astype(np.uint16)
+
+
+def decode_depth8(values: np.ndarray) -> np.ndarray:
+    """Metres (float32, 0 = sky) of 8-bit depth values (inverse of :func:`depth_to_uint8`).
+
+    Values may be fractional (a resized image): they are decoded on the same log scale, and
+    values below 0.5 are sky. The quantisation step is a factor ``10**(4/254)`` = 3.7 %.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    lo, hi = DEPTH8_RANGE_M
+    metres = lo * np.exp((np.maximum(v, 1.0) - 1) / 254 * math.log(hi / lo))
+    return np.where(v >= 0.5, metres, 0.0).astype(np.float32)
 
 
 def decode_depth16(values: np.ndarray) -> np.ndarray:
@@ -101,6 +117,36 @@ def modality_images(outputs: dict, index: int = 0) -> dict[str, np.ndarray]:
         colours = np.asarray(CLASS_COLOURS, dtype=np.uint8)
         pictures["segmentation"] = colours[outputs["segmentation"][index].cpu().numpy()]
     return pictures
+
+
+def database_modalities(modality: str) -> tuple[str, ...]:
+    """The render outputs a database ``modality`` is made of."""
+    if modality not in DATABASE_MODALITIES:
+        from crossview.errors import unknown_name_error
+
+        raise unknown_name_error("database modality", modality, list(DATABASE_MODALITIES))
+    return MULTI_CHANNELS if modality == "multi" else (modality,)
+
+
+def database_image(outputs: dict, index: int, modality: str) -> np.ndarray:
+    """View ``index`` of a render as the ``H x W x 3`` uint8 image a model reads for ``modality``.
+
+    The pixels the ``crosslocate`` layout gives through the input path for the files ``dem make``
+    writes (tested): depth as 8-bit log depth and silhouettes as 0/255, both replicated to three
+    channels; segmentation in the class colours; ``multi`` = class id x 255 / (classes - 1),
+    silhouettes, 8-bit depth as R, G, B.
+    """
+    wanted = database_modalities(modality)
+    missing = [m for m in wanted if m not in outputs]
+    if missing:
+        raise ConfigError(f"database_image: the render lacks {missing} for modality {modality!r}")
+    if modality == "multi":
+        ids = outputs["segmentation"][index].cpu().numpy().astype(np.int64)
+        seg = (ids * 255 // (len(CLASSES) - 1)).astype(np.uint8)
+        sil = outputs["silhouettes"][index].cpu().numpy().astype(np.uint8) * 255
+        depth = depth_to_uint8(outputs["depth"][index].cpu().numpy())
+        return np.stack([seg, sil, depth], axis=2)
+    return modality_images(outputs, index)[modality]
 
 
 def sheet(pictures: list[np.ndarray], gap: int = 4) -> np.ndarray:

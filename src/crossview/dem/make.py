@@ -326,7 +326,8 @@ def _query_home(cfg: DemDatasetConfig) -> str:
     return cfg.variants[0]
 
 
-def _view_ids(cfg: DemDatasetConfig, pos: Position) -> list[tuple[str, float]]:
+def view_ids(cfg: DemDatasetConfig, pos: Position) -> list[tuple[str, float]]:
+    """``(view id, yaw)`` of the database views at ``pos``: ``<position>_y<yaw>``."""
     step = 360.0 / cfg.views_per_position
     return [(f"{pos.id}_y{round(k * step):03d}", k * step) for k in range(cfg.views_per_position)]
 
@@ -352,14 +353,15 @@ def _job_files(job: _Job) -> list[Path]:
         return [_variant_root(out, _query_home(cfg)) / "queries" / f"{q.position.id}.jpg"]
     pos = plan[kind][index]
     root = _variant_root(out, kind)
-    return [f for view, _ in _view_ids(cfg, pos) for f in _view_files(cfg, root, view).values()]
+    return [f for view, _ in view_ids(cfg, pos) for f in _view_files(cfg, root, view).values()]
 
 
 def _done(files: list[Path]) -> bool:
     return all(f.is_file() for f in files)
 
 
-def _camera(dem: Dem, x: float, y: float, cfg: DemDatasetConfig, **angles: float) -> Camera:
+def camera_at(dem: Dem, x: float, y: float, cfg: DemDatasetConfig, **angles: float) -> Camera:
+    """The camera of a view at local ``(x, y)``, ``camera_height_m`` above the ground."""
     lat, lon = dem.to_latlon(x, y)
     return Camera(float(lat), float(lon), height_m=cfg.camera_height_m, **angles)
 
@@ -376,8 +378,8 @@ def _render_job(job: _Job) -> None:
         _render_query(cfg, dem, texture, plan["query"][index], _job_files(job)[0], render_cfg)
         return
     pos = plan[kind][index]
-    views = _view_ids(cfg, pos)
-    cams = [_camera(dem, pos.x, pos.y, cfg, yaw_deg=yaw, fov_deg=cfg.db_fov_deg)
+    views = view_ids(cfg, pos)
+    cams = [camera_at(dem, pos.x, pos.y, cfg, yaw_deg=yaw, fov_deg=cfg.db_fov_deg)
             for _, yaw in views]
     res = render_views(dem, cams, cfg.view_px, cfg.view_px, cfg.modalities, texture, render_cfg,
                        device=cfg.device)
@@ -398,7 +400,7 @@ def _render_job(job: _Job) -> None:
 
 def _render_query(cfg: DemDatasetConfig, dem: Dem, texture: Texture | None, q: Query, path: Path,
                   render_cfg: RenderConfig) -> None:
-    cam = _camera(dem, q.position.x, q.position.y, cfg, yaw_deg=q.yaw_deg,
+    cam = camera_at(dem, q.position.x, q.position.y, cfg, yaw_deg=q.yaw_deg,
                   pitch_deg=q.pitch_deg, roll_deg=q.roll_deg, fov_deg=q.fov_deg)
     res = render_views(dem, [cam], cfg.query_hw[0], cfg.query_hw[1], ("photo",), texture,
                        render_cfg, [q.style], [q.noise_seed], device=cfg.device)
@@ -475,7 +477,7 @@ def _write_tables(cfg: DemDatasetConfig, dem: Dem, out: Path, plan: dict[str, An
         for pos in plan[variant]:
             lat, lon = _latlon(dem, pos.x, pos.y)
             altitude = _altitude(dem, cfg, pos.x, pos.y)
-            for view, yaw in _view_ids(cfg, pos):
+            for view, yaw in view_ids(cfg, pos):
                 db_rows.append({"name": f"{primary}/{view}.png", "split": pos.split, "lat": lat,
                                 "lon": lon, "yaw_deg": f"{yaw:g}", "fov_deg": f"{cfg.db_fov_deg:g}",
                                 "pitch_deg": "0", "roll_deg": "0", "altitude_m": altitude,

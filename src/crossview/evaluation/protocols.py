@@ -12,7 +12,9 @@ layouts. Built-in protocols:
                     ``one_to_one=True`` scores it like ``recall`` (public Python codebases)
 ``vigor``           recall of the positive, official hit rate, metre-level error
 ``university``      University-1652 mAP and R@k by class id, the task's queries -> gallery
-``crosslocate``     N in {1, 10, 100} x t in {20, 100, 1000} m, with and without yaw <= 30 deg
+``crosslocate``     N in {1, 10, 100} x t in {20, 100, 1000} m, with and without yaw <= 30 deg;
+                    headline R@N at 1 km; recall-vs-distance curve to 10 km (N = 1, 100); the
+                    chance baseline (random database views, exact expectation)
 ==================  ===========================================================================
 """
 
@@ -27,7 +29,13 @@ import numpy as np
 
 from crossview.data.table import PairTable
 from crossview.errors import ConfigError, unknown_name_error
-from crossview.evaluation.distance import distance_recall
+from crossview.evaluation.distance import (
+    chance_recall,
+    distance_recall,
+    nearest_retrieved_distance,
+    radius_grid,
+    recall_curve,
+)
 from crossview.evaluation.retrieval import ArrayLike, recall_both_directions, recall_from_ranks
 from crossview.evaluation.university import university_evaluate
 from crossview.evaluation.vigor import vigor_evaluate
@@ -268,23 +276,46 @@ def _crosslocate(
     max_yaw_deg: float = 30.0,
     one_percent: str = "floor",
     ks: Any = None,
+    headline_radius_m: float = 1000.0,
+    curve_ns: Any = (1, 100),
+    curve_max_m: float = 10_000.0,
+    curve_points: int = 201,
 ) -> dict[str, Any]:
     score = _distance_scorer(x, prefer="geodesic")
     ns = ns if ks is None else ks  # the generic ``ks`` option names CrossLocate's N values
     ns = [n for n in ns if n <= len(x.table.references)] or [1]
-    out = {"position": score(radii_m, ns, one_percent)}
+    radii = sorted({*(float(r) for r in radii_m), float(headline_radius_m)})
+    out: dict[str, Any] = {"position": score(radii, ns, one_percent)}
     qy = [p.yaw_deg for p in x.table.pairs]
     ry = [r.extras.get("yaw_deg") for r in x.table.references]
     if all(y is not None for y in qy) and all(y is not None for y in ry):
         out["position_and_yaw"] = score(
-            radii_m,
+            radii,
             ns,
             one_percent,
             query_yaw_deg=np.array(qy, float),
             reference_yaw_deg=np.array(ry, float),
             max_yaw_deg=max_yaw_deg,
         )
-    return out
+    # Headline (the trainer's best checkpoint, eval tables): recall at the paper's 1 km.
+    head = out["position"]["by_radius_m"][f"{float(headline_radius_m):g}"]
+    qp, rp, metric = _positions(x.table, prefer="geodesic")
+    grid = radius_grid(curve_max_m, curve_points)
+    nearest = nearest_retrieved_distance(x.ground, x.aerial, qp, rp, curve_ns, metric,
+                                         **x.common)
+    chance_grid = chance_recall(qp, rp, radii, ns, metric)
+    chance_curve = chance_recall(qp, rp, grid, list(nearest), metric)
+    return {
+        **head, "headline_radius_m": float(headline_radius_m), **out,
+        "curve": {**recall_curve(nearest, grid), "distance": f"{metric} (chord for lat/lon)"},
+        "chance": {
+            "by_radius_m": {f"{r:g}": {f"R@{n}": float(v[t]) for n, v in chance_grid.items()}
+                            for t, r in enumerate(radii)},
+            "curve": {"radii_m": grid.tolist(),
+                      "recall": {str(n): v.tolist() for n, v in chance_curve.items()}},
+            "rule": "expected recall of N distinct database views drawn uniformly at random",
+        },
+    }
 
 
 PROTOCOLS = tuple(_PROTOCOLS)

@@ -55,3 +55,41 @@ SYNTHESIS_HEADLINE = {"psnr": "PSNR", "ssim": "SSIM", "sd": "SD", "rmse": "RMSE"
 def synthesis_headline(means: dict[str, float]) -> dict[str, float]:
     """``PSNR``/``SSIM``/``SD``/``RMSE`` (and ``LPIPS``) of one predictor's synthesis means."""
     return {name: means[key] for key, name in SYNTHESIS_HEADLINE.items() if key in means}
+
+
+def distance_recall_rows(result: dict[str, Any], label: str = "trained") -> list[dict[str, Any]]:
+    """Rows ``{"model", "R@N t m": percent, ...}`` of a ``crosslocate`` evaluation and baselines.
+
+    ``result`` is what :func:`crossview.evaluate` returns (``details`` from the ``crosslocate``
+    protocol, and ``baselines["untrained"]`` with ``baselines=True``): the model, the untrained
+    network and chance (random database views) in one table, position only.
+    """
+    def cells(by_radius: dict[str, Any]) -> dict[str, Any]:
+        return {f"R@{k[2:]} {r} m": v for r, rec in by_radius.items() for k, v in rec.items()
+                if k.startswith("R@") and k != "R@1%"}
+
+    details = result.get("details", result)
+    if "position" not in details:
+        return []
+    rows = [{"model": label, **cells(details["position"]["by_radius_m"])}]
+    untrained = (result.get("baselines") or {}).get("untrained")
+    if untrained is not None:
+        rows.append({"model": "untrained", **cells(untrained["details"]["position"]
+                                                   ["by_radius_m"])})
+    if "chance" in details:
+        rows.append({"model": "chance", **cells(details["chance"]["by_radius_m"])})
+    return rows
+
+
+def distance_curves(result: dict[str, Any], label: str = "trained") -> dict[str, Any]:
+    """``{label: curve}`` of a ``crosslocate`` evaluation, its untrained baseline and chance."""
+    details = result.get("details", result)
+    curves = {}
+    if "curve" in details:
+        curves[label] = details["curve"]
+    untrained = (result.get("baselines") or {}).get("untrained")
+    if untrained is not None and "curve" in untrained["details"]:
+        curves["untrained"] = untrained["details"]["curve"]
+    if "chance" in details:
+        curves["chance"] = details["chance"]["curve"]
+    return curves

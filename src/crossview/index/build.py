@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import torch
 
 from crossview.data.inputs import aerial_pixels, pixels_to_batch
 from crossview.errors import ConfigError, CrossviewError
-from crossview.index.geoindex import COLUMNS, GeoIndex
+from crossview.index.geoindex import GeoIndex
 from crossview.index.tiles import TileRecord, read_tiles_csv
 from crossview.inference import encode_images
 from crossview.progress import track
@@ -56,6 +56,9 @@ def _looks_like_windows_path(spec: str) -> bool:
 
 
 def _reference_record(ref: Any) -> TileRecord:
+    if ref.extras.get("channels"):
+        raise CrossviewError(f"reference {ref.id} is a stack of channel files (modality=multi); "
+                             "index DEM views with `crossview dem index`")
     missing = [f for f in ("lat", "lon", "utm_e", "utm_n", "utm_zone") if getattr(ref, f) is None]
     if missing:
         raise CrossviewError(
@@ -90,6 +93,9 @@ def index_tiles(
     device: torch.device | None = None,
     max_batches: int | None = None,
     checkpoint_path: str = "",
+    load: Callable[[Sequence[Any]], torch.Tensor] | None = None,
+    extra_columns: Sequence[str] = (),
+    source: Mapping[str, Any] | None = None,
 ) -> GeoIndex:
     """Embed ``tiles`` with ``method.encode_aerial`` into the index at ``out`` (or its shard).
 
@@ -105,6 +111,11 @@ def index_tiles(
         device: Torch device (default :func:`crossview.device.get_device`).
         max_batches: Stop after this many batches (used to test interruption).
         checkpoint_path: Recorded in the index so ``locate`` can load the model by itself.
+        load: Turns a batch of records into the ``(B, 3, S, S)`` model input (default: each
+            record's image file through the input path); views rendered on the fly
+            (:mod:`crossview.index.terrain`) pass their renderer.
+        extra_columns: Extra float columns of the rows, read from the records' attributes.
+        source: What the rows are views of (:class:`~crossview.index.geoindex.IndexInfo`).
 
     Returns:
         The index (or shard) written to.
@@ -128,6 +139,8 @@ def index_tiles(
         method.descriptor_dim,
         exist_ok=True,
         checkpoint_path=checkpoint_path,
+        extra_columns=extra_columns,
+        source=source,
     )
     done = index.tile_ids()
     if world_size > 1:
@@ -143,10 +156,13 @@ def index_tiles(
         if max_batches is not None and b >= max_batches:
             break
         # The one input path and the one encoder call: the pixels and precision of training/eval.
-        images = pixels_to_batch([aerial_pixels(t.path, spec) for t in batch])
+        if load is None:
+            images = pixels_to_batch([aerial_pixels(t.path, spec) for t in batch])
+        else:
+            images = load(batch)
         with torch.inference_mode():
             desc = encode_images(method, "aerial", images, device, [t.tile_id for t in batch])
-        index.add({c: [getattr(t, c) for t in batch] for c in COLUMNS}, desc)
+        index.add({c: [getattr(t, c) for t in batch] for c in index.row_columns}, desc)
     return index
 
 
@@ -175,6 +191,8 @@ def merge_shards(out: str, world_size: int, remove: bool = True) -> GeoIndex:
         head.dim,
         exist_ok=True,
         checkpoint_path=head.checkpoint_path,
+        extra_columns=head.extra_columns,
+        source=head.source,
     )
     present = final.tile_ids()
     for rank in range(world_size):
@@ -183,11 +201,12 @@ def merge_shards(out: str, world_size: int, remove: bool = True) -> GeoIndex:
         n = len(shard)
         if n == 0:
             continue
-        table = shard._table.search().limit(n).select([*COLUMNS, "vector"]).to_arrow()
+        columns = final.row_columns
+        table = shard._table.search().limit(n).select([*columns, "vector"]).to_arrow()
         keep = [i for i, tid in enumerate(table["tile_id"].to_pylist()) if tid not in present]
         table = table.take(keep)
         vectors = table["vector"].combine_chunks().flatten().to_numpy().reshape(len(keep), -1)
-        final.add({c: table[c].to_pylist() for c in COLUMNS}, vectors)
+        final.add({c: table[c].to_pylist() for c in columns}, vectors)
         present.update(table["tile_id"].to_pylist())
     if remove and "://" not in out:
         shutil.rmtree(Path(out) / "_shards", ignore_errors=True)

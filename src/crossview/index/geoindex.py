@@ -84,6 +84,18 @@ class IndexInfo:
     crossview_version: str = __version__
     checkpoint_path: str = ""
     """Where the embedding checkpoint was (``locate`` loads it from here unless given ``--run``)."""
+    extra_columns: tuple[str, ...] = ()
+    """Float64 columns every row has beyond the tile location (DEM view indexes: ``yaw_deg``);
+    indexes written before this field have none."""
+    source: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What the rows are views of, when not image files (``kind: dem_views``: the DEM and the
+    render settings, :mod:`crossview.index.terrain`); empty for tile indexes."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_columns", tuple(self.extra_columns))
+        clash = set(self.extra_columns) & {*COLUMNS, "method", "checkpoint_sha256", "vector"}
+        if clash:
+            raise ConfigError(f"index extra columns {sorted(clash)} clash with built-in ones")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,12 +108,15 @@ class Candidate(TileLocation):
     """Dot-product similarity of the query and tile descriptors (higher is better)."""
     distance_m: float | None = None
     """Geodesic distance of the tile centre from the ``near`` prior, when one was given."""
+    extras: dict[str, float] = dataclasses.field(default_factory=dict)
+    """The index's extra columns of this row (e.g. ``yaw_deg`` of a DEM view)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (the ``candidates`` entries of ``locate --json``)."""
         d = dataclasses.asdict(self)
         d["tile"] = d.pop("tile_id")
-        return {"rank": d.pop("rank"), **d}  # rank first, as ``locate --json`` has always had
+        extras = d.pop("extras")  # flat: a DEM view's ``yaw_deg`` beside its lat/lon
+        return {"rank": d.pop("rank"), **d, **extras}  # rank first, as it has always been
 
 
 def _schema(info: IndexInfo) -> pa.Schema:
@@ -116,6 +131,7 @@ def _schema(info: IndexInfo) -> pa.Schema:
         pa.field("ground_resolution_m", pa.float64()),
         pa.field("method", pa.string()),
         pa.field("checkpoint_sha256", pa.string()),
+        *(pa.field(name, pa.float64()) for name in info.extra_columns),
         pa.field("vector", pa.list_(pa.float32(), info.dim)),
     ]
     header = json.dumps(dataclasses.asdict(info)).encode()
@@ -159,11 +175,14 @@ class GeoIndex:
         exist_ok: bool = False,
         checkpoint_path: str = "",
         storage_options: Mapping[str, str] | None = None,
+        extra_columns: Sequence[str] = (),
+        source: Mapping[str, Any] | None = None,
     ) -> GeoIndex:
         """Create an empty index at ``uri`` (or open it when ``exist_ok`` and it matches).
 
         ``storage_options`` configure object storage (module docstring); ``None`` reads the
-        environment.
+        environment. ``extra_columns`` and ``source`` describe rows that are not plain tiles
+        (:class:`IndexInfo`); reopening an index requires the same ones.
 
         Raises:
             CrossviewError: the index exists and ``exist_ok`` is false, or it was built with
@@ -173,7 +192,8 @@ class GeoIndex:
         if dim <= 0:
             raise ConfigError(f"descriptor dim must be positive, got {dim}")
         info = IndexInfo(
-            method_name, checkpoint_sha256, int(dim), checkpoint_path=str(checkpoint_path)
+            method_name, checkpoint_sha256, int(dim), checkpoint_path=str(checkpoint_path),
+            extra_columns=tuple(extra_columns), source=dict(source or {}),
         )
         db = _connect(uri, storage_options)
         if TABLE in _table_names(db):
@@ -183,6 +203,11 @@ class GeoIndex:
             index.check_compatible(method_name, checkpoint_sha256)
             if index.info.dim != dim:
                 raise CrossviewError(f"index {uri} holds {index.info.dim}-d descriptors, not {dim}")
+            if (index.info.extra_columns, index.info.source) != (info.extra_columns,
+                                                                 json.loads(json.dumps(info.source))):
+                raise CrossviewError(f"index {uri} holds other rows (columns "
+                                     f"{list(index.info.extra_columns)}, source "
+                                     f"{index.info.source}); choose another --out")
             return index
         table = db.create_table(TABLE, schema=_schema(info))
         return cls(uri, table, info)
@@ -261,6 +286,11 @@ class GeoIndex:
         col = self._table.search().select(["tile_id"]).limit(n).to_arrow()["tile_id"]
         return set(col.to_pylist())
 
+    @property
+    def row_columns(self) -> tuple[str, ...]:
+        """Per-row metadata columns: the tile location's, then the index's extra ones."""
+        return (*COLUMNS, *self.info.extra_columns)
+
     def check_compatible(self, method_name: str, checkpoint_sha256: str) -> None:
         """Refuse a model other than the one that built the index.
 
@@ -294,15 +324,16 @@ class GeoIndex:
         if not np.isfinite(vectors).all():
             raise CrossviewError(f"index {self.uri}: refusing NaN/inf descriptors")
         n = len(vectors)
-        missing = [c for c in COLUMNS if c not in rows]
+        columns = self.row_columns
+        missing = [c for c in columns if c not in rows]
         if missing:
             raise CrossviewError(f"index {self.uri}: rows lack columns {missing}")
-        bad = [c for c in COLUMNS if len(rows[c]) != n]
+        bad = [c for c in columns if len(rows[c]) != n]
         if bad:
             raise CrossviewError(f"index {self.uri}: columns {bad} do not have {n} entries")
         if n == 0:
             return 0
-        data = {c: list(rows[c]) for c in COLUMNS}
+        data = {c: list(rows[c]) for c in columns}
         data["method"] = [self.info.method] * n
         data["checkpoint_sha256"] = [self.info.checkpoint_sha256] * n
         data["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), self.info.dim)
@@ -455,15 +486,16 @@ class GeoIndex:
         limit = k if where is None else 4 * k
         while True:
             results = self._query(q, limit, where, metric, exact, nprobes, refine_factor, ef)
+            extra = self.info.extra_columns
             if where is None:
-                return [_to_candidates(r[:k], None) for r in results]
+                return [_to_candidates(r[:k], None, extra) for r in results]
             filtered = [_within(r, near, radius_m) for r in results]  # type: ignore[arg-type]
             # The bounding box holds more than the circle: when a query's box hits were all
             # used up (limit reached) yet fewer than k fall in the circle, ask for more.
             pairs = zip(filtered, results, strict=True)
             short = any(len(f) < k and len(r) == limit for f, r in pairs)
             if not short:
-                return [_to_candidates(f[:k], near) for f in filtered]
+                return [_to_candidates(f[:k], near, extra) for f in filtered]
             limit *= 4
 
     def _query(
@@ -476,7 +508,7 @@ class GeoIndex:
         nprobes: int,
         refine_factor: int | None,
         ef: int | None,
-        columns: Sequence[str] = COLUMNS,
+        columns: Sequence[str] | None = None,
     ) -> list[list[dict[str, Any]]]:
         """Raw LanceDB hits per query, ``columns`` + ``score``, best first (``search``'s core).
 
@@ -502,7 +534,7 @@ class GeoIndex:
         if not exact and ef is not None:
             # LanceDB's HNSW needs ef >= the candidates it must return (limit x refine).
             builder = builder.ef(max(ef, limit * (refine_factor or 1)))
-        table = builder.select([*columns, "_distance"]).to_arrow()
+        table = builder.select([*(columns or self.row_columns), "_distance"]).to_arrow()
         rows = table.to_pylist()
         per_query: list[list[dict[str, Any]]] = [[] for _ in range(len(q))]
         for row in rows:
@@ -572,7 +604,8 @@ def _within(
 
 
 def _to_candidates(
-    rows: Iterable[dict[str, Any]], near: tuple[float, float] | None
+    rows: Iterable[dict[str, Any]], near: tuple[float, float] | None,
+    extra_columns: Sequence[str] = (),
 ) -> list[Candidate]:
     return [
         Candidate(
@@ -580,6 +613,7 @@ def _to_candidates(
             rank=i + 1,
             score=float(r["score"]),
             distance_m=r.get("distance_m") if near is not None else None,
+            extras={c: r[c] for c in extra_columns},
         )
         for i, r in enumerate(rows)
     ]

@@ -428,10 +428,33 @@ class Localizer:
 
     def locate(self, images: Sequence[str | Path], top_k: int = 5, **options: Any
                ) -> list[QueryResult]:
-        """Localize ``images``: see :func:`locate` for ``options`` (fov_deg, heading, near, ...)."""
+        """Localize ``images``: see :func:`locate` for ``options`` (fov_deg, heading, near, ...).
+
+        A DEM view index (``crossview dem index``) is searched by
+        :func:`crossview.index.terrain.locate_views` instead (photos, no heading rolls).
+        """
+        if self.is_dem_index:
+            return _locate_dem_views(self, images, top_k, options)
         options.setdefault("tile_cache", self._tiles)
         return locate(images, self.index, self.model.method, self.model.checkpoint_sha256,
                       top_k=top_k, device=self.device, **options)
+
+    @property
+    def is_dem_index(self) -> bool:
+        """Whether the index holds rendered DEM views (:mod:`crossview.index.terrain`)."""
+        from crossview.index.terrain import is_dem_index
+
+        return is_dem_index(self.index)
+
+
+def _locate_dem_views(localizer: Localizer, images: Sequence[str | Path], top_k: int,
+                      options: dict[str, Any]) -> list[QueryResult]:
+    """The DEM-view branch of :meth:`Localizer.locate` (kept apart from the panorama search)."""
+    from crossview.index.terrain import locate_views
+
+    return list(locate_views(images, localizer.index, localizer.model.method,
+                             localizer.model.checkpoint_sha256, top_k=top_k,
+                             device=localizer.device, **options))
 
 
 def _best_over_rolls(hits: list[list[Candidate]], headings: Sequence[float]

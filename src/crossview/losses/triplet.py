@@ -13,6 +13,7 @@ def triplet_loss(
     negatives: Tensor,
     margin: float = 0.1,
     reduction: Literal["sum", "mean"] = "sum",
+    valid: Tensor | None = None,
 ) -> Tensor:
     """``max(0, ||a - p||^2 - ||a - n_k||^2 + margin)`` over every anchor and each of its negatives.
 
@@ -22,6 +23,8 @@ def triplet_loss(
         negatives: ``K`` negatives per anchor ``(B, K, D)``.
         margin: Margin on squared distances (0.1 in CrossLocate).
         reduction: ``"sum"`` over queries x negatives (CrossLocate) or ``"mean"``.
+        valid: Optional ``(B, K)`` bool: which negatives exist (mined sets may be short); the
+            others add nothing, and ``"mean"`` averages over the valid ones (0 when none).
 
     """
     if anchor.ndim != 2 or positive.shape != anchor.shape:
@@ -41,8 +44,15 @@ def triplet_loss(
     d_pos = (anchor - positive).pow(2).sum(-1, keepdim=True)  # (B, 1)
     d_neg = (anchor.unsqueeze(1) - negatives).pow(2).sum(-1)  # (B, K)
     losses = (d_pos - d_neg + margin).clamp_min(0.0)
+    if valid is not None:
+        if valid.shape != losses.shape:
+            raise ValueError(f"valid: expected shape {tuple(losses.shape)}, got "
+                             f"{tuple(valid.shape)}")
+        losses = losses * valid.to(losses.dtype)
     if reduction == "sum":
         return losses.sum()
     if reduction == "mean":
+        if valid is not None:
+            return losses.sum() / valid.sum().clamp_min(1).to(losses.dtype)
         return losses.mean()
     raise ValueError(f"reduction: expected 'sum' or 'mean', got {reduction!r}")

@@ -159,16 +159,46 @@ def _retrieval_model(run_or_checkpoint: str | Path, which: str) -> LoadedModel:
     return model
 
 
+def untrained_method(model: LoadedModel) -> Any:
+    """The run's method as training started: its config, initialised with the run's seed.
+
+    :func:`build_configs` seeds every RNG with ``train.seed`` right before building the
+    method, so this gives the same initial weights (random init, or the ``pretrained`` file's:
+    the paper's "ImageNet" baseline for a pretrained VGG16).
+    """
+    from crossview.training.checkpoint import build_method
+
+    seed = int((model.config.get("train_config") or {}).get("seed", 0))
+    seed_everything(seed)
+    return build_method(model.method_name, model.config.get("method_config") or {},
+                        str(model.checkpoint_path))
+
+
 def evaluate(run_or_checkpoint: str | Path, data: DataLike | None = None,
              split: str | None = "val", protocol: str | None = None, which: str = "best",
              batch_size: int = 64, fov_deg: float | None = None, device: str | None = None,
              data_options: Sequence[str] | Mapping[str, Any] | None = None,
-             conventions: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+             conventions: Mapping[str, Mapping[str, Any]] | None = None,
+             baselines: bool = False) -> dict[str, Any]:
     """Embed ``split`` of ``data`` with a trained model and score it under its protocol.
 
     The step behind ``crossview eval`` (and :func:`crossview.evaluate`); ``data`` defaults to
     the run's own data, and the protocol options to the run's ``train.eval_conventions`` (the
     conventions of the paper its preset reproduces), each overridden by ``conventions``.
+
+    Args:
+        run_or_checkpoint: Run directory or checkpoint file.
+        data: ``LAYOUT:ROOT`` (default: the run's own data).
+        split: Split to evaluate (``None``: everything).
+        protocol: Evaluation protocol (default: the layout's).
+        which: Checkpoint of a run directory: ``best`` or ``last``.
+        batch_size: Images per forward pass.
+        fov_deg: Limited query FOV (panorama methods, DSM protocol).
+        device: Torch device (default: CUDA when present).
+        data_options: Layout options, as ``--data-opt``.
+        baselines: Also score the untrained network (:func:`untrained_method`) on the same data,
+            under ``baselines["untrained"]`` (protocols with a chance baseline, such as
+            ``crosslocate``, give it in ``details["chance"]``).
 
     Returns:
         ``R@1``, ``R@5``, ``R@10``, ``R@1%`` (percent, query -> reference) at the top level, the
@@ -189,6 +219,10 @@ def evaluate(run_or_checkpoint: str | Path, data: DataLike | None = None,
         recorded[name] = {**recorded.get(name, {}), **options}
     result = retrieval_metrics(model.method, table, protocol, batch_size, device, fov_deg,
                                conventions=recorded)
+    if baselines:
+        untrained = retrieval_metrics(untrained_method(model), table, protocol, batch_size,
+                                      device, fov_deg, conventions=recorded)
+        result["baselines"] = {"untrained": untrained}
     details = result["details"]
     forward = details.get("ground_to_aerial", details.get("query_to_gallery", details))
     one_percent = forward.get("one_percent", {}) if isinstance(forward, dict) else {}

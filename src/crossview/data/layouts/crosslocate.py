@@ -8,9 +8,20 @@ crossview reads the following files (an assumed export format; see ``docs/data.m
     <root>/{Sparse,Uniform}/database/<name>
 
 (or the two CSVs directly in ``root``). Database views are 60 degree FOV renders, 12 per position
-30 degrees apart. A query's references are the database views of its split within 20 m and 15
-degrees of yaw (SPECS.md §8); the positive is the closest of them (position first, then yaw). When
-none is that close (the Uniform grid is 500 m apart) the positive is the best-yaw view at the
+30 degrees apart.
+
+Modalities (option ``modality``). ``crossview dem make`` writes every modality of a view under
+the same id: ``database/{depth,depth16,silhouettes,segmentation}/<view>.png``, the CSV naming
+``depth/<view>.png``. ``modality=depth`` (default) reads the CSV's names as they are;
+``silhouettes`` or ``segmentation`` swap the name's first folder for that modality's;
+``multi`` reads segmentation, silhouettes and depth as the three channels of one image
+(SPECS.md §8 "seg-sil-dep"; :class:`crossview.data.inputs.ChannelStack`: the segmentation's
+class ids spread over 0..255 by the dataset's class count). Names outside a modality folder (a
+foreign export) are read as they are with ``depth``, and refused with the other modalities.
+
+A query's references are the database views of its split within 20 m and 15 degrees of yaw
+(SPECS.md §8); the positive is the closest of them (position first, then yaw). When none is
+that close (the Uniform grid is 500 m apart) the positive is the best-yaw view at the
 nearest database position, and ``Pair.extras["positive_distance_m"]`` records how far it is.
 Distances are chords on the WGS84 mean sphere (metre-accurate at these ranges).
 """
@@ -19,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -41,6 +52,12 @@ POSITIVE_RADIUS_M = 20.0
 POSITIVE_YAW_DEG = 15.0
 DATABASE_FOV_DEG = 60.0
 VARIANTS = {"sparse": "Sparse", "uniform": "Uniform"}
+MODALITY_FOLDERS = ("depth", "depth16", "silhouettes", "segmentation")
+"""First folders of ``database.csv`` names that say which modality a file is."""
+MULTI_CHANNELS = ("segmentation", "silhouettes", "depth")
+"""Channel order (R, G, B) of ``modality=multi`` (the paper's seg-sil-dep)."""
+DEFAULT_CLASS_COUNT = 5
+"""Segmentation classes when ``dem_dataset.json`` does not list them (crossview's five)."""
 
 
 def _xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -55,7 +72,44 @@ def yaw_difference_deg(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarr
     return np.abs((np.asarray(a) - np.asarray(b) + 180.0) % 360.0 - 180.0)
 
 
-def _read_views(csv_path: Path, folder: Path, problems: Problems) -> list[dict]:
+def modality_name(name: str, modality: str) -> str | None:
+    """``name`` (a ``database.csv`` entry) with its modality folder swapped for ``modality``.
+
+    ``None`` when the name is not under one of :data:`MODALITY_FOLDERS`.
+    """
+    parts = Path(name).parts
+    if len(parts) < 2 or parts[0] not in MODALITY_FOLDERS:
+        return None
+    return Path(modality, *parts[1:]).as_posix()
+
+
+def _modality_files(name: str, modality: str, where: str,
+                    problems: Problems) -> tuple[str, ...] | None:
+    """The database file(s) ``modality`` reads for the CSV name ``name`` (``None``: bad name)."""
+    if modality == "depth" and modality_name(name, "depth") is None:
+        return (name,)  # a foreign export: the CSV's file is the depth view
+    wanted = MULTI_CHANNELS if modality == "multi" else (modality,)
+    names = tuple(modality_name(name, m) for m in wanted)
+    if any(n is None for n in names):
+        problems.bad(where, f"name {name!r} is not under a modality folder "
+                            f"({'/'.join(MODALITY_FOLDERS)}/...), needed for modality={modality}")
+        return None
+    return names  # type: ignore[return-value]
+
+
+def _class_count(root: Path) -> int:
+    """Segmentation classes of a ``dem make`` dataset (``dem_dataset.json``), else the default."""
+    import json
+
+    meta = root / "dem_dataset.json"
+    try:
+        return max(2, len(json.loads(meta.read_text(encoding="utf-8"))["classes"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_CLASS_COUNT
+
+
+def _read_views(csv_path: Path, folder: Path, problems: Problems,
+                modality: str | None = None) -> list[dict]:
     rows = read_csv_rows(csv_path, ["name", "split", "lat", "lon", "yaw_deg"], problems)
     views = []
     for line_no, row in enumerate(rows, start=2):
@@ -73,9 +127,18 @@ def _read_views(csv_path: Path, folder: Path, problems: Problems) -> list[dict]:
             continue
         if len(problems.malformed) > n_bad:
             continue
-        path = folder / row["name"]
-        problems.require(path)
-        views.append({"name": row["name"], "path": path, "split": split, "fov": fov, **vals})
+        names = (row["name"],) if modality is None else _modality_files(
+            row["name"], modality, where, problems)
+        if names is None:
+            continue
+        paths = [folder / n for n in names]
+        for path in paths:
+            problems.require(path)
+        view: dict[str, Any] = {"name": row["name"], "path": paths[-1], "split": split,
+                                "fov": fov, **vals}
+        if len(paths) > 1:
+            view["channels"] = paths
+        views.append(view)
     return views
 
 
@@ -97,13 +160,19 @@ def _match(
     return [int(best)], float(np.linalg.norm(db_xyz[best] - q))
 
 
-def read_crosslocate(root: Path, problems: Problems, variant: str = "sparse") -> PairTable:
-    """Read CrossLocate's ``variant`` (``"sparse"`` or ``"uniform"``) at ``root``."""
+def read_crosslocate(root: Path, problems: Problems, variant: str = "sparse",
+                     modality: str = "depth") -> PairTable:
+    """Read CrossLocate's ``variant`` (``"sparse"`` or ``"uniform"``) at ``root``.
+
+    ``modality`` chooses the database files (module docstring); the table records it in
+    ``extras["modality"]``.
+    """
     from scipy.spatial import cKDTree
 
     base = root / VARIANTS[variant] if (root / VARIANTS[variant]).is_dir() else root
     queries = _read_views(base / "queries.csv", base / "queries", problems)
-    database = _read_views(base / "database.csv", base / "database", problems)
+    database = _read_views(base / "database.csv", base / "database", problems, modality)
+    classes = _class_count(root) if modality == "multi" else None
     refs: list[Reference] = []
     pairs: list[Pair] = []
     for views in (database, queries):
@@ -118,12 +187,15 @@ def read_crosslocate(root: Path, problems: Problems, variant: str = "sparse") ->
         offset = len(refs)
         for i in db_idx:
             v = database[i]
+            extras = {"yaw_deg": v["yaw_deg"], "fov_deg": v["fov"] or DATABASE_FOV_DEG}
+            if "channels" in v:  # read as one image by the input path (reference_source)
+                extras |= {"channels": tuple(v["channels"]), "channel_levels": classes}
             refs.append(
                 Reference(
                     id=Path(v["name"]).with_suffix("").as_posix(),
                     path=v["path"],
                     split=split,
-                    extras={"yaw_deg": v["yaw_deg"], "fov_deg": v["fov"] or DATABASE_FOV_DEG},
+                    extras=extras,
                     **v["pos"],
                 )
             )
@@ -145,7 +217,8 @@ def read_crosslocate(root: Path, problems: Problems, variant: str = "sparse") ->
                     **q["pos"],
                 )
             )
-    return PairTable("crosslocate", root, pairs, refs, extras={"variant": variant})
+    return PairTable("crosslocate", root, pairs, refs,
+                     extras={"variant": variant, "modality": modality})
 
 
 @dataclasses.dataclass
@@ -154,6 +227,9 @@ class CrossLocateOptions(Config):
 
     variant: Literal["sparse", "uniform"] = "sparse"
     """Database variant: ``sparse`` (renders near the queries) or ``uniform`` (a 500 m grid)."""
+    modality: Literal["depth", "silhouettes", "segmentation", "multi"] = "depth"
+    """Database modality: the file of each view under ``database/<modality>/`` (``depth``: the
+    CSV's own names), or ``multi``: segmentation, silhouettes and depth as three channels."""
 
 
 @register_layout
@@ -166,4 +242,4 @@ class CrossLocate(Layout[CrossLocateOptions]):
 
     def read(self, root: Path, problems: Problems, options: CrossLocateOptions) -> PairTable:
         """See :func:`read_crosslocate`."""
-        return read_crosslocate(root, problems, options.variant)
+        return read_crosslocate(root, problems, options.variant, options.modality)
