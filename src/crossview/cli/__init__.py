@@ -56,6 +56,7 @@ def _register_all() -> None:
         eval_cmds,
         geo_cmds,
         index_cmds,
+        serve_cmds,
         synth_cmds,
         train_cmds,
         world_cmds,

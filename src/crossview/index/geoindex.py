@@ -187,6 +187,17 @@ class GeoIndex:
         col = self._table.search().select(["tile_id"]).limit(n).to_arrow()["tile_id"]
         return set(col.to_pylist())
 
+    def locations(self, where: str | None = None, limit: int | None = None) -> pa.Table:
+        """Location columns (:data:`COLUMNS`) of the tiles matching the SQL filter ``where``.
+
+        Used by ``crossview serve`` for the index extent and the map's tiles (no vectors read).
+        """
+        n = len(self) if limit is None else int(limit)
+        query = self._table.search()
+        if where is not None:
+            query = query.where(where)
+        return query.select(list(COLUMNS)).limit(max(n, 1)).to_arrow()
+
     def check_compatible(self, method_name: str, checkpoint_sha256: str) -> None:
         """Refuse a model other than the one that built the index.
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crossview.data.inputs import model_input
+from crossview.data.inputs import ImageSource, model_input
 from crossview.errors import ConfigError, CrossviewError
 from crossview.geometry.panorama import roll_panorama
 from crossview.index.geoindex import Candidate, GeoIndex
@@ -220,6 +220,66 @@ class Localizer:
         """Localize ``images``: see :func:`locate` for ``options`` (fov_deg, heading, near, ...)."""
         return locate(images, self.index, self.model.method, self.model.checkpoint_sha256,
                       top_k=top_k, device=self.device, **options)
+
+
+    def locate_batch(self, queries: Sequence[LocateQuery], num_headings: int = 16,
+                     exact: bool = True, nprobes: int = 20, refine_factor: int | None = 10
+                     ) -> list[QueryResult]:
+        """Localize several queries with one forward pass for all their rolls (``serve``).
+
+        Each query carries its own options; the results are those of :func:`locate` called on
+        each query alone (same rolls, same search), up to float rounding of batched kernels.
+        """
+        if not queries:
+            return []
+        method = self.model.method.to(self.device)
+        spec = method.input_spec
+        inputs, grids, fovs, knowns = [], [], [], []
+        for q in queries:
+            fov = 360.0 if q.fov_deg is None else float(q.fov_deg)
+            if not 0.0 < fov <= 360.0:
+                raise ConfigError(f"fov: expected degrees in (0, 360], got {q.fov_deg}")
+            known = parse_heading(q.heading)
+            panorama = fov >= 360.0
+            pano = model_input(q.image, spec, "ground",
+                               source_vfov_deg=q.vfov_deg if panorama else None,
+                               fov_deg=None if panorama else fov, band_crop=panorama)
+            headings = heading_grid(known, num_headings)
+            inputs.append(roll_panorama(pano[None].expand(len(headings), -1, -1, -1),
+                                        torch.tensor([-h for h in headings])))
+            grids.append(headings)
+            fovs.append(fov)
+            knowns.append(known)
+        with eval_mode(method), torch.inference_mode():
+            desc = encode_images(method, "ground", torch.cat(inputs), self.device,
+                                 [q.name for q in queries])
+        results, start = [], 0
+        for q, headings, fov, known in zip(queries, grids, fovs, knowns, strict=True):
+            hits = self.index.search(desc[start:start + len(headings)], k=q.top_k, near=q.near,
+                                     radius_m=q.radius_m, exact=exact, nprobes=nprobes,
+                                     refine_factor=refine_factor)
+            start += len(headings)
+            cands, cand_headings = _best_over_rolls(hits, headings, q.top_k)
+            results.append(QueryResult(q.name, cands, known, cand_headings, fov))
+        return results
+
+
+@dataclasses.dataclass(frozen=True)
+class LocateQuery:
+    """One query of :meth:`Localizer.locate_batch`: an image and its own options."""
+
+    image: ImageSource
+    """Image file, decoded ``H x W x 3`` uint8 array or PIL image."""
+    name: str
+    """Reported as ``query`` in the results."""
+    top_k: int = 5
+    fov_deg: float | None = None
+    """Horizontal field of view (``None`` = 360)."""
+    heading: str | float | None = "unknown"
+    near: tuple[float, float] | None = None
+    radius_m: float | None = None
+    vfov_deg: float | None = None
+    """Vertical span of a full panorama (cropped to the method's band)."""
 
 
 def _best_over_rolls(
