@@ -83,11 +83,11 @@ claim 50,000 x 50,000 pixels and take 7.5 GB once decoded). The largest images t
 hold (VIGOR's 2048 x 1024 panoramas, 1 % of it) are far below.
 """
 
-_TRANSPOSED = (5, 6, 7, 8)
+_TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 
 class ImageTooLargeError(InputFileError):
-    """An image whose header claims more pixels than the limit (a decompression bomb)."""  # EXIF orientations that swap width and height
+    """An image whose header claims more pixels than the limit (a decompression bomb)."""
 
 
 def read_image(

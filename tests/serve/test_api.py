@@ -46,7 +46,8 @@ def client(localizer):
 def test_health_index_and_page(client, localizer):
     assert client.get("/health").json() == {"status": "ok", "method": "pool", "tiles": 40}
     info = client.get("/index").json()
-    assert info["method"] == "pool" and info["tiles"] == 40 and info["checkpoint_sha256"] == "c" * 64
+    assert info["method"] == "pool" and info["tiles"] == 40
+    assert info["checkpoint_sha256"] == "c" * 64
     # The fixture's tiles sit at 40 + 0.001 i, -105 + 0.001 i for i < 40.
     assert info["extent"] == pytest.approx({"lat_min": 40.0, "lat_max": 40.039,
                                             "lon_min": -105.0, "lon_max": -104.961})
@@ -163,7 +164,7 @@ def test_channel_and_depth_variants_are_accepted(client, pano_paths):
         "grey": Image.fromarray(rgb).convert("L"),
         "palette": Image.fromarray(rgb).convert("P"),
         "rgba": Image.fromarray(rgb).convert("RGBA"),
-        "grey16": Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)),
+        "grey16": Image.fromarray(rgb[..., 0].astype(np.uint16) * 257),
     }
     for name, img in variants.items():
         buf = io.BytesIO()
