@@ -120,9 +120,20 @@ async function showMap(result) {
   } catch (err) { tiles = []; }
   const known = tiles.filter(t => t.footprint_m).map(t => t.footprint_m);
   const side = known.length ? known.reduce((a, b) => a + b) / known.length : radius / 15;
-  const span = reach + side;
-  const half = Math.max(span, 3 * side);
-  map.setAttribute("viewBox", `${-half} ${-half} ${2 * half} ${2 * half}`);
+  // View: the candidates' box plus two tiles of context, kept at the SVG's aspect ratio.
+  const xy = cands.map(c => project(c.lat, c.lon));
+  const xs = xy.map(p => p[0]), ys = xy.map(p => -p[1]);
+  const pad = 2 * side;
+  let [x0, x1] = [Math.min(...xs) - pad, Math.max(...xs) + pad];
+  let [y0, y1] = [Math.min(...ys) - pad, Math.max(...ys) + pad];
+  const box = map.getBoundingClientRect();
+  const aspect = box.width > 0 && box.height > 0 ? box.width / box.height : 1;
+  if ((x1 - x0) / (y1 - y0) < aspect) {
+    const grow = ((y1 - y0) * aspect - (x1 - x0)) / 2; x0 -= grow; x1 += grow;
+  } else {
+    const grow = ((x1 - x0) / aspect - (y1 - y0)) / 2; y0 -= grow; y1 += grow;
+  }
+  map.setAttribute("viewBox", `${x0} ${y0} ${x1 - x0} ${y1 - y0}`);
   const place = (t, cls, opacity) => {
     const [x, y] = project(t.lat, t.lon);
     const s = t.footprint_m || side;
