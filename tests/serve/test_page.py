@@ -21,7 +21,6 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/_browser.py
 from _browser import chromium  # noqa: E402
-
 from crossview.index.build import build_index  # noqa: E402
 from crossview.methods.registry import create_method  # noqa: E402
 from crossview.training.checkpoint import save_checkpoint  # noqa: E402

@@ -13,11 +13,12 @@ Similarity is the dot product (DESIGN.md "Tensors"); LanceDB's ``dot`` distance 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -157,15 +158,17 @@ class GeoIndex:
             raise CrossviewError(
                 f"index {uri}: no crossview index here (build one with `crossview index build`)"
             )
-        table = db.open_table(TABLE)
-        raw = (table.schema.metadata or {}).get(META_KEY)
+        with _reading(uri):
+            table = db.open_table(TABLE)
+            raw = (table.schema.metadata or {}).get(META_KEY)
         if raw is None:
             raise CrossviewError(f"index {uri}: table {TABLE!r} has no crossview header")
         return cls(uri, table, IndexInfo(**json.loads(raw)))
 
     # --- contents --------------------------------------------------------------------------
     def __len__(self) -> int:
-        return int(self._table.count_rows())
+        with _reading(self.uri):
+            return int(self._table.count_rows())
 
     def __repr__(self) -> str:
         return (
@@ -196,7 +199,8 @@ class GeoIndex:
         query = self._table.search()
         if where is not None:
             query = query.where(where)
-        return query.select(list(COLUMNS)).limit(max(n, 1)).to_arrow()
+        with _reading(self.uri):
+            return query.select(list(COLUMNS)).limit(max(n, 1)).to_arrow()
 
     def check_compatible(self, method_name: str, checkpoint_sha256: str) -> None:
         """Refuse a model other than the one that built the index.
@@ -354,7 +358,8 @@ class GeoIndex:
             if refine_factor:
                 builder = builder.refine_factor(refine_factor)
         columns = [*COLUMNS, "_distance"]
-        table = builder.select(columns).to_arrow()
+        with _reading(self.uri):
+            table = builder.select(columns).to_arrow()
         rows = table.to_pylist()
         per_query: list[list[dict[str, Any]]] = [[] for _ in range(len(q))]
         for row in rows:
@@ -362,6 +367,19 @@ class GeoIndex:
         for hits in per_query:
             hits.sort(key=lambda r: r["_distance"])
         return per_query
+
+
+@contextlib.contextmanager
+def _reading(uri: str) -> Iterator[None]:
+    """Turn LanceDB's errors on damaged files (truncated data, lost manifests) into one line."""
+    try:
+        yield
+    except CrossviewError:
+        raise
+    except (OSError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CrossviewError(f"index {uri}: cannot read the table, damaged or truncated "
+                             f"({first[:160]})") from None
 
 
 def _default_sub_vectors(dim: int) -> int:
