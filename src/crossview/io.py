@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import math
@@ -18,7 +19,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from crossview.errors import ConfigError, InputFileError
+from crossview import _faults
+from crossview.errors import ConfigError, CrossviewError, InputFileError, OutputFileError
+
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                       errno.EFBIG}
+"""Write failures caused by the machine, not by crossview: reported as one-line errors."""
 
 
 @contextlib.contextmanager
@@ -28,15 +34,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     Readers never see a half-written file, and a failure leaves what was there before.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent
+        )
+    except OSError as err:
+        if err.errno in _ENVIRONMENT_ERRNOS:
+            raise OutputFileError(path, f"cannot write ({err.strerror or err})") from None
+        raise
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _faults.point(f"io.write{path.suffix}")
         os.replace(tmp_path, path)
+    except OSError as err:
+        if err.errno in _ENVIRONMENT_ERRNOS and not isinstance(err, CrossviewError):
+            raise OutputFileError(path, f"cannot write ({err.strerror or err})") from None
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 
