@@ -68,7 +68,8 @@ def env(faults: str | None = None) -> dict[str, str]:
     return out
 
 
-def run(argv: list[str], faults: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run(argv: list[str], faults: str | None = None,
+        timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(argv, env=env(faults), capture_output=True, text=True, timeout=timeout)
 
 
@@ -167,14 +168,16 @@ def compare_train(ref: Path, out: Path, partial: bool = False) -> str:
     from crossview.errors import CrossviewError
     from crossview.training.checkpoint import read_checkpoint
 
-    for ckpt in sorted((out / "checkpoints").glob("*.pt")) if (out / "checkpoints").exists() else []:
+    folder = out / "checkpoints"
+    for ckpt in sorted(folder.glob("*.pt")) if folder.exists() else []:
         try:
             read_checkpoint(ckpt)
         except CrossviewError as err:
             return f"PARTIAL checkpoint readable by name: {err}"
     if partial:
         return ""
-    a, b = read_checkpoint(ref / "checkpoints" / "last.pt"), read_checkpoint(out / "checkpoints" / "last.pt")
+    a = read_checkpoint(ref / "checkpoints" / "last.pt")
+    b = read_checkpoint(out / "checkpoints" / "last.pt")
     if a["state"]["step"] != b["state"]["step"]:
         return f"DIFFERENT step: {a['state']['step']} vs {b['state']['step']}"
     diff = max(float((a["model"][k].float() - b["model"][k].float()).abs().max())
@@ -288,7 +291,7 @@ def cut(sc: Scenario, seed: int, root: Path, inputs: dict[str, Path], ref: Path,
         points: list[str]) -> Row:
     """Kill ``sc`` at a seeded random point, check what is left, re-run, compare."""
     rng = random.Random(f"{sc.name}/{seed}")
-    prefix_points = [p for p in points]
+    prefix_points = list(points)
     if not prefix_points:
         return Row(sc.name, f"{seed}: -", "FAIL: no fault point", "-", "-")
     choice = rng.randrange(len(prefix_points))
