@@ -20,7 +20,7 @@ import functools
 import io
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ class _Service:
         self.batcher = MicroBatcher(self._run, config.max_batch, config.batch_wait_ms)
         self.info = self._index_info()
 
-    def _run(self, queries: list[Any]) -> list[Any]:
+    def _run(self, queries: Sequence[Any]) -> list[Any]:
         return self.localizer.locate_batch(queries, num_headings=self.config.num_headings,
                                            exact=self.config.exact)
 

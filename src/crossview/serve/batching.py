@@ -59,6 +59,7 @@ class MicroBatcher:
         """Queue ``query`` and wait for its result (exceptions of its batch are re-raised)."""
         if self._queue is None:  # an ASGI server without lifespan events
             await self.start()
+        assert self._queue is not None
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         await self._queue.put((query, fut))
         return await fut
