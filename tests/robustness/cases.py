@@ -17,7 +17,14 @@ import numpy as np
 from harness import Case, Fixtures
 from PIL import Image
 
-RGB_TIF = Path("/work/shared/data/dem/rmnp-rgb.tif")
+
+def rgb_tif() -> Path:
+    """The shared RMNP orthophoto (``shared/data/dem`` beside the repository)."""
+    for base in Path(__file__).resolve().parents:
+        path = base / "shared" / "data" / "dem" / "rmnp-rgb.tif"
+        if path.is_file():
+            return path
+    raise FileNotFoundError("shared/data/dem/rmnp-rgb.tif not found beside the repository")
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -355,7 +362,7 @@ CASES: list[Case] = [
          names="q.npy"),
     # -- orthophotos (`tiles make`) --
     Case("ortho-truncated", "GeoTIFF cut to 2 kB",
-         lambda d, fx: _ortho(d, RGB_TIF.read_bytes()[:2048]), names="ortho.tif"),
+         lambda d, fx: _ortho(d, rgb_tif().read_bytes()[:2048]), names="ortho.tif"),
     Case("ortho-not-georeferenced", "a plain PNG as the orthophoto",
          lambda d, fx: _ortho(d, pano(fx).read_bytes(), "ortho.png"), names="ortho.png"),
     Case("ortho-empty", "orthophoto of 0 bytes",
@@ -374,7 +381,7 @@ CASES: list[Case] = [
     Case("dem-missing", "dem info on a missing file",
          lambda d, fx: ["dem", "info", d / "none.tif"], names="none.tif"),
     Case("dem-truncated", "dem info on a GeoTIFF cut to 2 kB",
-         lambda d, fx: _dem(d, RGB_TIF.read_bytes()[:2048]), names="dem.tif"),
+         lambda d, fx: _dem(d, rgb_tif().read_bytes()[:2048]), names="dem.tif"),
     Case("dem-npz-keys", "dem info on an .npz without the height array",
          lambda d, fx: _dem(d, _npz(other=np.zeros((4, 4))), "dem.npz"), names="dem.npz"),
     Case("dem-all-nan", "dem make on an .npz DEM of NaNs",
