@@ -190,8 +190,9 @@ class GeoIndex:
         col = self._table.search().select(["tile_id"]).limit(n).to_arrow()["tile_id"]
         return set(col.to_pylist())
 
-    def locations(self, where: str | None = None, limit: int | None = None) -> pa.Table:
-        """Location columns (:data:`COLUMNS`) of the tiles matching the SQL filter ``where``.
+    def locations(self, where: str | None = None, limit: int | None = None,
+                  columns: Sequence[str] = COLUMNS) -> pa.Table:
+        """Location ``columns`` (default :data:`COLUMNS`) of the tiles matching SQL ``where``.
 
         Used by ``crossview serve`` for the index extent and the map's tiles (no vectors read).
         """
@@ -200,7 +201,7 @@ class GeoIndex:
         if where is not None:
             query = query.where(where)
         with _reading(self.uri):
-            return query.select(list(COLUMNS)).limit(max(n, 1)).to_arrow()
+            return query.select(list(columns)).limit(max(n, 1)).to_arrow()
 
     def check_compatible(self, method_name: str, checkpoint_sha256: str) -> None:
         """Refuse a model other than the one that built the index.

@@ -68,7 +68,7 @@ class _Service:
 
     def _index_info(self) -> dict[str, Any]:
         index = self.localizer.index
-        table = index.locations()
+        table = index.locations(columns=["lat", "lon"])  # one scan, no strings or vectors
         lat = table["lat"].to_numpy()
         lon = table["lon"].to_numpy()
         return {
