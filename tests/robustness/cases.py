@@ -6,11 +6,13 @@ Each entry is a :class:`~harness.Case`; ``test_bad_input.py`` runs them and
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import shutil
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -427,3 +429,53 @@ def _npz(**arrays: object) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
+
+
+# --- `crossview serve` uploads (POST /locate through the ASGI app) ------------------------------
+@dataclasses.dataclass(frozen=True)
+class UploadCase:
+    """One upload to ``POST /locate``: a refusal must be a 4xx with a one-line reason."""
+
+    id: str
+    what: str
+    body: Callable[[Fixtures], bytes]
+    name: str = "upload.jpg"
+    fields: tuple[tuple[str, str], ...] = ()
+    expect: int = 400
+
+
+def _jpeg_of(fx: Fixtures, **kw: object) -> bytes:
+    return encoded(Image.open(pano(fx)).convert("RGB"), "JPEG", **kw)
+
+
+UPLOAD_CASES: list[UploadCase] = [
+    UploadCase("serve-empty", "empty upload", lambda fx: b""),
+    UploadCase("serve-text", "a text file named .jpg", lambda fx: b"lat,lon\n1,2\n", expect=415),
+    UploadCase("serve-gif", "a GIF (not an accepted type)",
+               lambda fx: encoded(Image.new("RGB", (8, 8)), "GIF"), expect=415),
+    UploadCase("serve-truncated", "JPEG cut in half",
+               lambda fx: pano(fx).read_bytes()[: pano(fx).stat().st_size // 2]),
+    UploadCase("serve-bomb", "PNG header claiming 30000 x 30000 pixels",
+               lambda fx: bomb_png(), name="bomb.png", expect=413),
+    UploadCase("serve-bomb-under-pil", "PNG header claiming 9000 x 9000 pixels (above 64 Mpx)",
+               lambda fx: bomb_png(9000), name="big.png", expect=413),
+    UploadCase("serve-bad-heading", "heading = north",
+               lambda fx: pano(fx).read_bytes(), fields=(("heading", "north"),)),
+    UploadCase("serve-bad-prior", "near without radius",
+               lambda fx: pano(fx).read_bytes(), fields=(("near", "40,-105"),)),
+    UploadCase("serve-16bit", "16-bit greyscale PNG", lambda fx: encoded(Image.fromarray(
+        np.asarray(Image.open(pano(fx)).convert("L")).astype(np.uint16) * 257), "PNG"),
+        name="g16.png", expect=200),
+    UploadCase("serve-exif", "JPEG stored sideways with EXIF orientation 6",
+               lambda fx: _exif_jpeg(fx), expect=200),
+    UploadCase("serve-markup-name", "a valid panorama named <img src=x onerror=alert(1)>.jpg",
+               lambda fx: pano(fx).read_bytes(), name="<img src=x onerror=alert(1)>.jpg",
+               expect=200),
+]
+
+
+def _exif_jpeg(fx: Fixtures) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rgb = Image.open(pano(fx)).convert("RGB")
+    return encoded(rgb.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif.tobytes())

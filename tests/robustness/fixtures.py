@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from harness import Fixtures
 
@@ -21,3 +22,13 @@ def build_fixtures(root: Path) -> Fixtures:
     build_index(root / "run", str(world), str(root / "index"), batch_size=8)
     return Fixtures(world=Path(world), run=root / "run", index=root / "index",
                     synth_run=root / "synth")
+
+
+def upload_client(fx: Fixtures) -> Any:
+    """A Starlette test client of ``crossview serve`` over the fixtures' index (a context)."""
+    from starlette.testclient import TestClient
+
+    from crossview.index.locate import Localizer
+    from crossview.serve import ServeConfig, create_app
+
+    return TestClient(create_app(Localizer.from_index(str(fx.index)), ServeConfig()))

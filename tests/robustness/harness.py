@@ -138,3 +138,25 @@ def judge(case: Case, case_dir: Path, fixtures: Fixtures) -> tuple[str, str, lis
                 problems.append(f"wrote under {folder.name}: new {new[:5]}, changed {changed[:5]}")
     label = f"exit {result.code}"
     return label, message, problems
+
+
+def judge_upload(case: Any, client: Any, fixtures: Fixtures) -> tuple[str, str, list[str]]:
+    """POST ``case``'s upload; return (``HTTP <status>``, the error line or ``-``, problems)."""
+    r = client.post("/locate", files={"image": (case.name, case.body(fixtures))},
+                    data=dict(case.fields))
+    problems = []
+    if r.status_code != case.expect:
+        problems.append(f"HTTP {r.status_code}, expected {case.expect}: {r.text[:300]}")
+    if r.status_code >= 500:
+        problems.append("a server error")
+    message = "-"
+    if r.status_code != 200:
+        try:
+            message = r.json()["error"]
+        except (ValueError, KeyError):
+            problems.append(f"no JSON error: {r.text[:200]}")
+        if "\n" in message:
+            problems.append("more than one line")
+    elif r.json()[0]["query"] != case.name or len(r.json()[0]["candidates"]) != 5:
+        problems.append("the answer is not the query's candidates")
+    return f"HTTP {r.status_code}", message, problems

@@ -67,9 +67,9 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("CROSSVIEW_NO_PROGRESS", "1")
     os.environ.setdefault("CROSSVIEW_DEVICE", "cpu")
-    from cases import CASES
-    from fixtures import build_fixtures
-    from harness import judge
+    from cases import CASES, UPLOAD_CASES
+    from fixtures import build_fixtures, upload_client
+    from harness import judge, judge_upload
 
     rows, failed = [], 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,7 +80,15 @@ def main() -> int:
             status = "ok" if not problems else "FAIL: " + "; ".join(problems)
             failed += bool(problems)
             print(f"{case.id:32s} {outcome:9s} {status}  {message[:90]}", flush=True)
-    print(f"{len(CASES) - failed} passed, {failed} failed")
+        with upload_client(fx) as client:
+            for case in UPLOAD_CASES:
+                outcome, message, problems = judge_upload(case, client, fx)
+                rows.append(row(case.id, case.what, outcome, message))
+                status = "ok" if not problems else "FAIL: " + "; ".join(problems)
+                failed += bool(problems)
+                print(f"{case.id:32s} {outcome:9s} {status}  {message[:90]}", flush=True)
+    total = len(CASES) + len(UPLOAD_CASES)
+    print(f"{total - failed} passed, {failed} failed")
     if args.write:
         write_section(rows)
         print(f"wrote {DOC}")

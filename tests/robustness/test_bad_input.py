@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cases import CASES  # noqa: E402
-from fixtures import build_fixtures  # noqa: E402
-from harness import judge, run_cli  # noqa: E402
+from cases import CASES, UPLOAD_CASES  # noqa: E402
+from fixtures import build_fixtures, upload_client  # noqa: E402
+from harness import judge, judge_upload, run_cli  # noqa: E402
 from report import doc_rows, row  # noqa: E402
 
 pytestmark = pytest.mark.badinput
@@ -36,8 +36,23 @@ def test_case(case, fx, tmp_path):
         "--write")
 
 
+@pytest.fixture(scope="module")
+def client(fx):
+    with upload_client(fx) as c:
+        yield c
+
+
+@pytest.mark.parametrize("case", UPLOAD_CASES, ids=[c.id for c in UPLOAD_CASES])
+def test_upload_case(case, fx, client):
+    outcome, message, problems = judge_upload(case, client, fx)
+    assert problems == [], problems
+    assert doc_rows().get(case.id) == row(case.id, case.what, outcome, message), (
+        "docs/robustness.md is stale for this case; run python tests/robustness/report.py "
+        "--write")
+
+
 def test_doc_lists_exactly_the_cases():
-    assert sorted(doc_rows()) == sorted(c.id for c in CASES)
+    assert sorted(doc_rows()) == sorted(c.id for c in [*CASES, *UPLOAD_CASES])
 
 
 XSS = "<img src=x onerror=alert(1)>.jpg"

@@ -100,10 +100,12 @@ def parse_query(image: Image.Image, name: str, fields: Mapping[str, Any],
     if unknown:
         raise UploadError(400, f"unknown field {unknown[0]!r}; fields are heading, fov, vfov, "
                                "near, radius, top")
+    raw_heading = str(fields.get("heading") or "unknown")
     try:
-        heading = parse_heading(str(fields.get("heading") or "unknown"))
-    except CrossviewError as err:
-        raise UploadError(400, f"field 'heading': {err}") from None
+        heading = parse_heading(raw_heading)
+    except CrossviewError:
+        raise UploadError(400, "field 'heading': expected 'unknown' or degrees clockwise from "
+                               f"north, got {raw_heading[:40]!r}") from None
     top = _float(fields, "top")
     if top is not None and (top != int(top) or not 1 <= top <= max_top):
         raise UploadError(400, f"field 'top': expected an integer in [1, {max_top}], got {top:g}")
