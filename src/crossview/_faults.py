@@ -3,9 +3,9 @@
 Named points in long jobs call :func:`point`. With ``CROSSVIEW_FAULTS`` unset (always, outside
 the suite) that is one global lookup. The suite sets it to one of:
 
-- ``count:FILE``: append each point's name to ``FILE`` (learns where a run can be cut);
+- ``count:FILE``: append ``PID NAME`` per point to ``FILE`` (learns where a run can be cut);
 - ``kill:PREFIX:N``: SIGKILL this process at the ``N``-th point whose name starts with
-  ``PREFIX`` (``N`` from 1; an empty prefix matches every point);
+  ``PREFIX`` (``N`` from 1, counted in each process; an empty prefix matches every point);
 - ``fail:PREFIX:N:ERRNO``: raise ``OSError(ERRNO)`` there instead (a full disk: ``ENOSPC``,
   a read-only or forbidden folder: ``EACCES``), as the write at that point would.
 
@@ -40,7 +40,7 @@ def point(name: str) -> None:
     mode = _spec[0]
     if mode == "count":
         with open(_spec[1], "a", encoding="utf-8") as f:
-            f.write(name + "\n")
+            f.write(f"{os.getpid()} {name}\n")  # per process: torchrun ranks count apart
         return
     if not name.startswith(_spec[1]):
         return

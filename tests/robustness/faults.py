@@ -284,8 +284,9 @@ def reference(sc: Scenario, root: Path, inputs: dict[str, Path]) -> tuple[Path, 
     proc = run(sc.argv(d, inputs), faults=f"count:{counts}")
     if proc.returncode != 0:
         raise RuntimeError(f"{sc.name}: reference run failed: {proc.stderr[-1500:]}")
-    points = counts.read_text().splitlines() if counts.is_file() else []
-    return d, [p for p in points if p.startswith(sc.points)]
+    lines = counts.read_text().splitlines() if counts.is_file() else []
+    # "PID NAME": the N of a kill counts in the process that passes the point (torchrun ranks).
+    return d, [ln for ln in lines if ln.split(" ", 1)[1].startswith(sc.points)]
 
 
 def cut(sc: Scenario, seed: int, root: Path, inputs: dict[str, Path], ref: Path,
@@ -298,8 +299,9 @@ def cut(sc: Scenario, seed: int, root: Path, inputs: dict[str, Path], ref: Path,
     order = list(range(len(prefix_points)))
     random.Random(sc.name).shuffle(order)
     choice = order[seed % len(order)]
-    name = prefix_points[choice]
-    nth = prefix_points[: choice + 1].count(name)
+    pid_name = prefix_points[choice]
+    name = pid_name.split(" ", 1)[1]
+    nth = prefix_points[: choice + 1].count(pid_name)
     d = root / f"seed{seed}"
     d.mkdir(parents=True)
     proc = run(sc.argv(d, inputs), faults=f"kill:{name}:{nth}")
@@ -334,6 +336,17 @@ def run_suite(scenarios: list[Scenario], seeds: list[int], root: Path,
     return rows
 
 
+def section_rows(doc: Path) -> list[str]:
+    """Rows of the faults table now in ``doc`` (a partial run replaces only its scenarios)."""
+    import re
+
+    text = doc.read_text(encoding="utf-8") if doc.is_file() else ""
+    match = re.search(re.escape(BEGIN) + "(.*?)" + re.escape(END), text, re.S)
+    lines = (match.group(1) if match else "").splitlines()
+    names = {s.name for s in SCENARIOS}
+    return [ln for ln in lines if ln.startswith("| ") and ln.split(" | ")[0][2:] in names]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -352,7 +365,12 @@ def main() -> int:
     if args.write:
         from report import DOC, write_section
 
-        write_section([r.markdown() for r in rows], DOC, BEGIN, END, HEADER)
+        ran = {r.scenario for r in rows}
+        kept = [ln for ln in section_rows(DOC) if ln.split(" | ")[0][2:] not in ran]
+        order = [s.name for s in SCENARIOS]
+        merged = sorted(kept + [r.markdown() for r in rows],
+                        key=lambda ln: order.index(ln.split(" | ")[0][2:]))  # stable: seeds
+        write_section(merged, DOC, BEGIN, END, HEADER)
         print(f"wrote {DOC}")
     return 1 if failed else 0
 
