@@ -18,7 +18,8 @@ from fixtures import build_fixtures, upload_client  # noqa: E402
 from harness import judge, judge_upload, run_cli  # noqa: E402
 from report import doc_rows, row  # noqa: E402
 
-pytestmark = pytest.mark.badinput
+# One worker runs the module (--dist loadgroup): the fixtures are built once.
+pytestmark = [pytest.mark.badinput, pytest.mark.xdist_group("bad_input")]
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,8 @@ from crossview.training.checkpoint import save_checkpoint  # noqa: E402
 from crossview.world.make import make_world  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[2] / "src"
+# One worker runs the module (make test uses --dist loadgroup): one world, index and server.
+pytestmark = pytest.mark.xdist_group("serve_page")
 XSS_NAME = "<img src=x onerror=alert(1)>.png"
 
 
