@@ -20,7 +20,7 @@ from harness import run_cli  # noqa: E402
 from crossview import _faults  # noqa: E402
 from crossview.training.checkpoint import read_checkpoint  # noqa: E402
 
-pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults")]
+pytestmark = pytest.mark.faults
 FULL = os.environ.get("CROSSVIEW_FULL_SUITES") == "1"
 SCENARIOS = [s for s in faults.SCENARIOS if FULL or s.quick]
 SEEDS = [0, 1, 2] if FULL else [0]
