@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Tests and benchmarks are sized for 2 CPU cores; one BLAS thread per pytest worker.
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup test demo bench lint browser clean
+.PHONY: setup test demo bench lint browser robustness clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,11 @@ demo: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
+
+# The full fault-injection and bad-input suites (make test runs their fast subset).
+robustness: setup
+	OMP_NUM_THREADS=1 CROSSVIEW_FULL_SUITES=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "faults or badinput" tests/robustness
+	$(BIN)/python tests/robustness/faults.py
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

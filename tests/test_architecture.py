@@ -29,7 +29,8 @@ FORBIDDEN = [
 
 BELOW_CLI = ["crossview.geometry", "crossview.world", "crossview.data", "crossview.methods",
              "crossview.losses", "crossview.evaluation", "crossview.inference",
-             "crossview.training", "crossview.index", "crossview.reports", "crossview.pipelines"]
+             "crossview.training", "crossview.index", "crossview.reports", "crossview.pipelines",
+             "crossview.serve"]
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,21 @@ class InputFileError(CrossviewError, FileNotFoundError):
         super().__init__(f"{path}: {problem}")
 
 
+class OutputFileError(CrossviewError, OSError):
+    """A write the machine refused: a full disk, a read-only or forbidden folder.
+
+    Nothing written before is lost (writes are atomic); the message names the file.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
 class ConfigError(CrossviewError, ValueError):
     """An unknown name, a bad value or a mismatched configuration."""
 

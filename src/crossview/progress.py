@@ -18,6 +18,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from crossview import _faults
+
 T = TypeVar("T")
 logger = logging.getLogger("crossview")
 
@@ -61,4 +63,5 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
         task = progress.add_task(description, total=total, info="")
         for item in items:
             yield item
+            _faults.point(f"loop.{description}")
             progress.advance(task)

@@ -30,7 +30,7 @@ VGG16_CONVS = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256),
 
 def test_paper_branch_is_vgg16_conv1_1_to_conv5_3_without_the_last_relu() -> None:
     with torch.device("meta"):
-        method = create_method("crosslocate", "paper")
+        method = create_method("crosslocate", "paper", pretrained="none")
     layers = list(method.branch.features)
     convs = [(m.in_channels, m.out_channels) for m in layers if isinstance(m, nn.Conv2d)]
     assert convs == VGG16_CONVS
@@ -50,7 +50,7 @@ def test_paper_branch_is_vgg16_conv1_1_to_conv5_3_without_the_last_relu() -> Non
 
 def test_paper_descriptor_is_512_d_at_500_px_on_the_meta_device() -> None:
     with torch.device("meta"):
-        method = create_method("crosslocate", "paper").eval()
+        method = create_method("crosslocate", "paper", pretrained="none").eval()
         x = torch.empty(2, 3, 500, 500)
         features = method.branch.features(x)
         assert tuple(features.shape) == (2, 512, 31, 31)  # 500 / 16, floored by the 4 pools
@@ -229,29 +229,3 @@ def test_training_data_of_another_modality_is_refused(tmp_path: Path) -> None:
         method.check_training_data(table)
 
 
-def test_pretrained_vgg16_tensors_are_copied_by_name(monkeypatch) -> None:
-    """The paper preset copies ``features.*`` of the full vgg16 the strict loader returns."""
-    import crossview.methods.crosslocate as cl
-
-    full = nn.Module()
-    full.features = vgg_features(cl.VGG16_CHANNELS, cl.VGG16_CONVS)
-    full.features.append(nn.ReLU())  # timm's index 29 (ReLU) and 30 (pool5): not copied
-    full.features.append(nn.MaxPool2d(2, 2))
-    full.head = nn.Linear(4, 3)  # the classifier's tensors: not copied either
-    with torch.no_grad():
-        for i, module in enumerate(full.features):
-            if isinstance(module, nn.Conv2d):
-                module.weight.fill_(i)
-                module.bias.fill_(-i)
-    calls = []
-
-    def fake_backbone(name, path, sha):  # noqa: ANN001, ANN202
-        calls.append((name, path, sha))
-        return full
-
-    monkeypatch.setattr(cl, "create_backbone", fake_backbone)
-    method = create_method("crosslocate", "paper", pretrained="/weights/vgg16.pth")
-    assert calls == [("vgg16", "/weights/vgg16.pth", None)]
-    for i, module in enumerate(method.branch.features):
-        if isinstance(module, nn.Conv2d):
-            assert torch.all(module.weight == i) and torch.all(module.bias == -i)

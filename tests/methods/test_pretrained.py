@@ -171,7 +171,8 @@ def _check_loaded(backbone: str, fmt: str, slots, expected) -> None:
     for slot_name, state in slots:
         if backbone == "vgg16":  # timm's feature wrapper flattens features.N to features_N
             for key, value in expected.items():
-                assert torch.equal(state[key.replace("features.", "features_")], value), key
+                found = key if key in state else key.replace("features.", "features_")
+                assert torch.equal(state[found], value), (slot_name, key)
         elif backbone == "resnet34":  # R_E keeps torchvision's names (conv1 .. layer3)
             assert len(state) > 100
             for key, value in state.items():

@@ -5,6 +5,7 @@ Each area registers its commands from its own module; input errors print one lin
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -56,6 +57,7 @@ def _register_all() -> None:
         eval_cmds,
         geo_cmds,
         index_cmds,
+        serve_cmds,
         synth_cmds,
         train_cmds,
         weights_cmds,
@@ -66,6 +68,10 @@ def _register_all() -> None:
 _register_all()
 
 
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                   errno.EFBIG}
+
+
 def main() -> None:
     """Entry point of the ``crossview`` console script."""
     setup_logging()
@@ -73,6 +79,14 @@ def main() -> None:
         app()
     except CrossviewError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except OSError as err:
+        # The machine refused a write outside crossview.io (a full disk under LanceDB, a
+        # read-only folder): one line naming the file, as for input errors.
+        if err.errno not in _MACHINE_ERRNOS:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        typer.secho(f"error: {where}{err.strerror or err}", fg=typer.colors.RED, err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.secho("interrupted; completed work was kept", err=True)

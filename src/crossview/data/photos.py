@@ -23,10 +23,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from crossview.errors import InputFileError
+from crossview.io import image_header
 
 EXIF_IFD = 0x8769
 ORIENTATION = 0x0112
@@ -95,18 +98,27 @@ def hfov_from_sensor(focal_mm: float, sensor_width_mm: float) -> float:
     return math.degrees(2.0 * math.atan(sensor_width_mm / (2.0 * focal_mm)))
 
 
-def read_photo_camera(path: str | Path) -> PhotoCamera:
-    """Read size, orientation and (if the EXIF data allow) the horizontal FOV of an image file.
+def read_photo_camera(path: str | Path | Image.Image | np.ndarray) -> PhotoCamera:
+    """Read size, orientation and (if the EXIF data allow) the horizontal FOV of an image.
 
-    Only the header is read. See the module docstring for the tags and formulas.
+    Only the header of a file is read; a decoded PIL image gives its own EXIF (if it kept it),
+    an ``H x W x 3`` array only its size. See the module docstring for the tags and formulas.
 
     Raises:
         InputFileError: the file is missing or not an image.
 
     """
+    if isinstance(path, np.ndarray):
+        return PhotoCamera(int(path.shape[1]), int(path.shape[0]), 1, None, None)
+    if isinstance(path, Image.Image):
+        stored_w, stored_h = path.size
+        exif = path.getexif()
+        sub = exif.get_ifd(EXIF_IFD)
+        return _camera_from_exif(stored_w, stored_h, exif, sub)
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "file not found" if not path.exists() else "not a regular file")
+    image_header(path)  # corrupt files and decompression bombs: one line, before PIL opens it
     try:
         with Image.open(path) as img:
             stored_w, stored_h = img.size
@@ -114,6 +126,11 @@ def read_photo_camera(path: str | Path) -> PhotoCamera:
             sub = exif.get_ifd(EXIF_IFD)
     except (OSError, SyntaxError, ValueError) as err:
         raise InputFileError(path, f"cannot decode image ({err})") from None
+    return _camera_from_exif(stored_w, stored_h, exif, sub)
+
+
+def _camera_from_exif(stored_w: int, stored_h: int, exif: Any, sub: Any) -> PhotoCamera:
+    """:class:`PhotoCamera` from an image's stored size and its EXIF tags."""
     orientation = int(exif.get(ORIENTATION, 1) or 1)
     if orientation not in range(1, 9):
         orientation = 1

@@ -306,6 +306,8 @@ def _read_npz(path: Path) -> dict[str, Any]:
             crs = str(npz["crs"])
             nodata = float(npz["nodata"]) if "nodata" in npz.files else None
             units = str(npz["z_units"]) if "z_units" in npz.files else None
+    except InputFileError:
+        raise
     except (OSError, ValueError) as err:
         raise InputFileError(path, f"cannot read as .npz ({err})") from None
     if height.ndim != 2 or min(height.shape) < 2:

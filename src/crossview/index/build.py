@@ -132,17 +132,16 @@ def index_tiles(
     device = device or get_device()
     method = method.to(device).eval()
     uri = out if world_size == 1 else shard_uri(out, rank)
-    index = GeoIndex.create(
-        uri,
-        method_name,
-        checkpoint_sha256,
-        method.descriptor_dim,
-        exist_ok=True,
-        checkpoint_path=checkpoint_path,
-        extra_columns=extra_columns,
-        source=source,
-    )
-    done = index.tile_ids()
+
+    def create() -> GeoIndex:
+        return GeoIndex.create(uri, method_name, checkpoint_sha256, method.descriptor_dim,
+                               exist_ok=True, checkpoint_path=checkpoint_path,
+                               extra_columns=extra_columns, source=source)
+
+    # A new index is created with its first batch: an input error in that batch (a corrupt
+    # tile) leaves no empty index behind that `locate` would take for a finished one.
+    index: GeoIndex | None = create() if _index_exists(uri) else None
+    done = index.tile_ids() if index is not None else set()
     if world_size > 1:
         # A sharded re-run after a completed (or partly merged) build: tiles already in the
         # final table need no shard row (the merge would drop them as duplicates anyway).
@@ -162,8 +161,18 @@ def index_tiles(
             images = load(batch)
         with torch.inference_mode():
             desc = encode_images(method, "aerial", images, device, [t.tile_id for t in batch])
+        index = index if index is not None else create()
         index.add({c: [getattr(t, c) for t in batch] for c in index.row_columns}, desc)
-    return index
+    return index if index is not None else create()
+
+
+def _index_exists(uri: str) -> bool:
+    """Whether a crossview index is at ``uri`` (an existing foreign table still errors later)."""
+    try:
+        GeoIndex.open(uri)
+    except CrossviewError as err:
+        return "no crossview index here" not in str(err)
+    return True
 
 
 def _merged_ids(out: str, method_name: str, checkpoint_sha256: str) -> set[str]:

@@ -31,11 +31,12 @@ from the standard environment variables LanceDB reads (``AWS_ACCESS_KEY_ID``,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -227,15 +228,17 @@ class GeoIndex:
             raise CrossviewError(
                 f"index {uri}: no crossview index here (build one with `crossview index build`)"
             )
-        table = db.open_table(TABLE)
-        raw = (table.schema.metadata or {}).get(META_KEY)
+        with _reading(uri):
+            table = db.open_table(TABLE)
+            raw = (table.schema.metadata or {}).get(META_KEY)
         if raw is None:
             raise CrossviewError(f"index {uri}: table {TABLE!r} has no crossview header")
         return cls(uri, table, IndexInfo(**json.loads(raw)))
 
     # --- contents --------------------------------------------------------------------------
     def __len__(self) -> int:
-        return int(self._table.count_rows())
+        with _reading(self.uri):
+            return int(self._table.count_rows())
 
     def __repr__(self) -> str:
         return (
@@ -290,6 +293,19 @@ class GeoIndex:
     def row_columns(self) -> tuple[str, ...]:
         """Per-row metadata columns: the tile location's, then the index's extra ones."""
         return (*COLUMNS, *self.info.extra_columns)
+
+    def locations(self, where: str | None = None, limit: int | None = None,
+                  columns: Sequence[str] = COLUMNS) -> pa.Table:
+        """Location ``columns`` (default :data:`COLUMNS`) of the tiles matching SQL ``where``.
+
+        Used by ``crossview serve`` for the index extent and the map's tiles (no vectors read).
+        """
+        n = len(self) if limit is None else int(limit)
+        query = self._table.search()
+        if where is not None:
+            query = query.where(where)
+        with _reading(self.uri):
+            return query.select(list(columns)).limit(max(n, 1)).to_arrow()
 
     def check_compatible(self, method_name: str, checkpoint_sha256: str) -> None:
         """Refuse a model other than the one that built the index.
@@ -534,7 +550,8 @@ class GeoIndex:
         if not exact and ef is not None:
             # LanceDB's HNSW needs ef >= the candidates it must return (limit x refine).
             builder = builder.ef(max(ef, limit * (refine_factor or 1)))
-        table = builder.select([*(columns or self.row_columns), "_distance"]).to_arrow()
+        with _reading(self.uri):
+            table = builder.select([*(columns or self.row_columns), "_distance"]).to_arrow()
         rows = table.to_pylist()
         per_query: list[list[dict[str, Any]]] = [[] for _ in range(len(q))]
         for row in rows:
@@ -546,6 +563,19 @@ class GeoIndex:
         for hits in per_query:
             hits.sort(key=lambda r: r["_distance"])
         return per_query
+
+
+@contextlib.contextmanager
+def _reading(uri: str) -> Iterator[None]:
+    """Turn LanceDB's errors on damaged files (truncated data, lost manifests) into one line."""
+    try:
+        yield
+    except CrossviewError:
+        raise
+    except (OSError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CrossviewError(f"index {uri}: cannot read the table, damaged or truncated "
+                             f"({first[:160]})") from None
 
 
 def _lance_class(index_type: str) -> str:

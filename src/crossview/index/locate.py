@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from crossview.data.inputs import aerial_pixels, model_input, pixels_to_batch
+from crossview.data.inputs import ImageSource, aerial_pixels, model_input, pixels_to_batch
 from crossview.errors import ConfigError, CrossviewError
 from crossview.index.geoindex import DEFAULT_NPROBES, Candidate, GeoIndex
 from crossview.index.orientation import STRATEGIES, best_heading, rolled_queries, uniform_headings
@@ -101,7 +101,7 @@ class QueryCamera:
     """Where the FOV came from (``argument``, ``panorama``, ``exif ...``)."""
 
 
-def resolve_camera(path: str | Path, camera: CameraChoice = "auto",
+def resolve_camera(path: ImageSource, camera: CameraChoice = "auto",
                    fov_deg: float | None = None) -> QueryCamera:
     """Decide how ``path`` is read: camera model and horizontal FOV (module docstring).
 
@@ -133,7 +133,7 @@ def resolve_camera(path: str | Path, camera: CameraChoice = "auto",
     return QueryCamera("pinhole", float(header.fov_deg), str(header.fov_source))
 
 
-def query_input(path: str | Path, spec: Any, cam: QueryCamera, vfov_deg: float | None = None,
+def query_input(path: ImageSource, spec: Any, cam: QueryCamera, vfov_deg: float | None = None,
                 pitch_deg: float = 0.0) -> Tensor:
     """The model input of one query (the one input path; see :func:`resolve_camera`)."""
     if cam.camera == "pinhole":
@@ -181,7 +181,7 @@ def resolve_search(method: Any, search: str) -> str:
 
 
 def locate(
-    images: Sequence[str | Path],
+    images: Sequence[ImageSource],
     index: GeoIndex,
     method: Any,
     checkpoint_sha256: str,
@@ -203,6 +203,7 @@ def locate(
     coarse_headings: int = 4,
     tile_cache: dict[tuple[str, str], Tensor] | None = None,
     ef: int | None = None,
+    names: Sequence[str] | None = None,
 ) -> list[QueryResult]:
     """Localize ground images against ``index`` (see the module docstring for cameras/headings).
 
@@ -234,6 +235,7 @@ def locate(
         coarse_headings: Headings of the first stage of ``coarse_fine``.
         tile_cache: Tile tensors by ``(tile_id, kind)``, kept between calls (``Localizer``).
         ef: HNSW search list (ANN on an ``IVF_HNSW_*`` index; ``None``: LanceDB's default).
+        names: Query names in the results (default: the file paths; decoded images need them).
 
     Returns:
         One :class:`QueryResult` per image, in order.
@@ -261,9 +263,14 @@ def locate(
     search_kw = {"near": near, "radius_m": radius_m, "exact": exact, "nprobes": nprobes,
                  "refine_factor": refine_factor, "ef": ef}
     ctx = _Context(index, method, device, search_kw, tile_cache if tile_cache is not None else {})
+    labels = list(names) if names is not None else [str(p) for p in images]
+    if len(labels) != len(images):
+        raise ConfigError(f"names: expected {len(images)}, got {len(labels)}")
     results = []
-    for path, cam, pano in zip(images, cams, panos, strict=True):
-        logger.info("%s: %s, FOV %.1f deg (%s)", path, cam.camera, cam.fov_deg, cam.source)
+    for path, cam, pano in zip(labels, cams, panos, strict=True):
+        # File names need not be UTF-8: log them with undecodable bytes escaped.
+        shown = path.encode("utf-8", "backslashreplace").decode("utf-8")
+        logger.info("%s: %s, FOV %.1f deg (%s)", shown, cam.camera, cam.fov_deg, cam.source)
         if strategy == "match":
             cands, heads = _locate_match(ctx, pano, known, top_k, rerank, str(path))
         else:
@@ -439,12 +446,81 @@ class Localizer:
         return locate(images, self.index, self.model.method, self.model.checkpoint_sha256,
                       top_k=top_k, device=self.device, **options)
 
+    def locate_batch(self, queries: Sequence[LocateQuery], num_headings: int = 32,
+                     exact: bool = True, nprobes: int = DEFAULT_NPROBES,
+                     refine_factor: int | None = 10) -> list[QueryResult]:
+        """Localize several queries, each with its own options (``crossview serve``).
+
+        Queries answered by the roll search (a known heading, or the ``rolls`` / ``north``
+        search of global descriptors) share one forward pass for all their rolls; the others
+        (feature-map matching, ``coarse_fine``, DEM-view indexes) run one by one through
+        :meth:`locate`. Results equal :meth:`locate` on each query alone, up to float rounding
+        of batched kernels.
+        """
+        if not queries:
+            return []
+        method = self.model.method.to(self.device)
+        strategy = resolve_search(method, "auto")
+        ctx = _Context(self.index, method, self.device,
+                       {"exact": exact, "nprobes": nprobes, "refine_factor": refine_factor},
+                       self._tiles)
+        results: dict[int, QueryResult] = {}
+        batched: list[tuple[int, QueryCamera, float | None, list[float]]] = []
+        inputs = []
+        for i, q in enumerate(queries):
+            known = parse_heading(q.heading)
+            rolls = strategy in ("north", "rolls") or (known is not None and strategy != "match")
+            if self.is_dem_index or not rolls:
+                [results[i]] = self.locate([q.image], top_k=q.top_k, fov_deg=q.fov_deg,
+                                           heading=q.heading, near=q.near, radius_m=q.radius_m,
+                                           vfov_deg=q.vfov_deg, exact=exact, nprobes=nprobes,
+                                           refine_factor=refine_factor,
+                                           num_headings=num_headings, names=[q.name])
+                continue
+            cam = resolve_camera(q.image, "auto", q.fov_deg)
+            pano = query_input(q.image, method.input_spec, cam, q.vfov_deg)
+            headings = [known] if known is not None else (
+                [0.0] if strategy == "north" else uniform_headings(num_headings))
+            inputs.append(rolled_queries(pano, headings))
+            batched.append((i, cam, known, headings))
+        if batched:
+            desc = _embed(ctx, torch.cat(inputs), "serve batch")
+            start = 0
+            for i, cam, known, headings in batched:
+                q = queries[i]
+                hits = self.index.search(desc[start:start + len(headings)], k=q.top_k,
+                                         near=q.near, radius_m=q.radius_m, exact=exact,
+                                         nprobes=nprobes, refine_factor=refine_factor)
+                start += len(headings)
+                cands, heads = _ranked(_best_over_rolls(hits, headings), q.top_k)
+                results[i] = QueryResult(q.name, cands, known, heads, cam.fov_deg, cam.camera,
+                                         cam.source)
+        return [results[i] for i in range(len(queries))]
+
     @property
     def is_dem_index(self) -> bool:
         """Whether the index holds rendered DEM views (:mod:`crossview.index.terrain`)."""
         from crossview.index.terrain import is_dem_index
 
         return is_dem_index(self.index)
+
+
+@dataclasses.dataclass(frozen=True)
+class LocateQuery:
+    """One query of :meth:`Localizer.locate_batch`: an image and its own options."""
+
+    image: ImageSource
+    """Image file, decoded ``H x W x 3`` uint8 array or PIL image."""
+    name: str
+    """Reported as ``query`` in the results."""
+    top_k: int = 5
+    fov_deg: float | None = None
+    """Horizontal field of view (``None``: a panorama, or a photo's EXIF)."""
+    heading: str | float | None = "unknown"
+    near: tuple[float, float] | None = None
+    radius_m: float | None = None
+    vfov_deg: float | None = None
+    """Vertical span of a full panorama (cropped to the method's band)."""
 
 
 def _locate_dem_views(localizer: Localizer, images: Sequence[str | Path], top_k: int,

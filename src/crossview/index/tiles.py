@@ -18,6 +18,8 @@ import csv
 import dataclasses
 import io
 import logging
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,17 @@ def _open_dataset(path: Path) -> Any:
         raise InputFileError(path, f"cannot read as a GeoTIFF ({err})") from None
 
 
+def _read_raster(path: Path, dataset: Any, band: int | None = None) -> np.ndarray:
+    """``dataset.read(band)``; a truncated or corrupt file is an error naming ``path``."""
+    from rasterio.errors import RasterioError
+
+    try:
+        return dataset.read() if band is None else dataset.read(band)
+    except RasterioError as err:
+        raise InputFileError(path, f"cannot read the raster's pixels, truncated or corrupt "
+                                   f"({str(err).splitlines()[0] if str(err) else err})") from None
+
+
 def _to_uint8(data: np.ndarray, nodata: float | None) -> np.ndarray:
     """(C, H, W) any dtype -> (H, W, 3) uint8; non-byte data is stretched per band (2-98 %)."""
     if data.shape[0] >= 3:
@@ -164,7 +177,7 @@ def make_tiles(
         else:
             vrt = WarpedVRT(src)  # identity view: same grid, one code path below
         with vrt:
-            image = _to_uint8(vrt.read(), src.nodata)
+            image = _to_uint8(_read_raster(ortho, vrt), src.nodata)
             grid_crs, transform = vrt.crs, vrt.transform
             heights = _read_dsm(dsm, vrt) if dsm is not None else None
     return _write_tiles(image, heights, transform, grid_crs, utm, zone, tile_size, stride, out)
@@ -188,7 +201,7 @@ def _read_dsm(dsm: Path, grid: Any) -> np.ndarray:
             dtype="float32",
             **opts,
         ) as vrt:
-            return vrt.read(1).astype(np.float32)
+            return _read_raster(Path(dsm), vrt, 1).astype(np.float32)
 
 
 def _write_tiles(
@@ -276,7 +289,12 @@ def read_tiles_csv(folder: Path) -> list[TileRecord]:
         raise InputFileError(
             path, "file not found (expected a tiles folder from `crossview tiles make`)"
         )
-    with path.open(newline="") as f:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputFileError(path, f"not UTF-8 text (byte {err.object[err.start]:#04x} at "
+                                   f"offset {err.start})") from None
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
@@ -297,6 +315,13 @@ def read_tiles_csv(folder: Path) -> list[TileRecord]:
                 )
             except (TypeError, ValueError) as err:
                 raise InputFileError(path, f"line {line}: {err}") from None
+            if not (math.isfinite(rec.lat) and math.isfinite(rec.lon) and -90 <= rec.lat <= 90
+                    and -180 <= rec.lon <= 180):
+                raise InputFileError(path, f"line {line}: lat/lon ({row['lat']}, {row['lon']}) "
+                                           "is not a WGS84 position")
+            if _escapes(folder, rec.path):
+                raise InputFileError(path, f"line {line}: path {rec.path!r} escapes the tiles "
+                                           "folder")
             if not (folder / rec.path).is_file():
                 raise InputFileError(
                     folder / rec.path, f"tile listed in {path} line {line} not found"
@@ -304,4 +329,13 @@ def read_tiles_csv(folder: Path) -> list[TileRecord]:
             records.append(rec)
     if len({r.tile_id for r in records}) != len(records):
         raise InputFileError(path, "duplicate tile_id values")
+    if not records:
+        raise InputFileError(path, "no tile rows (only a header)")
     return records
+
+
+def _escapes(folder: Path, rel: str) -> bool:
+    """Whether a relative ``rel`` climbs out of ``folder`` (absolute paths are allowed)."""
+    if Path(rel).is_absolute() or ".." not in Path(rel).parts:
+        return False
+    return os.path.relpath(os.path.normpath(folder / rel), folder).startswith("..")

@@ -45,7 +45,12 @@ from torch import Tensor, nn
 from crossview.data.inputs import InputSpec
 from crossview.errors import ConfigError
 from crossview.losses.triplet import triplet_loss
-from crossview.methods.backbones import copy_matching_state, create_backbone
+from crossview.methods.backbones import (
+    PretrainedSlot,
+    init_pretrained,
+    is_random_init,
+    require_pretrained,
+)
 from crossview.methods.base import Method, OptimizerSpec, check_shape, l2_normalize
 from crossview.methods.registry import register_method
 from crossview.methods.retrieval import ImageNetNormalize, RetrievalConfig
@@ -114,7 +119,7 @@ class CrossLocateConfig(RetrievalConfig):
             raise ConfigError(f"crosslocate: depth_scale_m must be > 0, got {self.depth_scale_m}")
         standard = (tuple(self.channels), tuple(self.convs_per_block)) == (VGG16_CHANNELS,
                                                                           VGG16_CONVS)
-        if self.pretrained is not None and not standard:
+        if not is_random_init(self.pretrained) and not standard:
             raise ConfigError("crosslocate: pretrained VGG16 weights need the VGG16 layout "
                               "(channels 64,128,256,512,512; convs 2,2,3,3,3)")
 
@@ -189,11 +194,6 @@ class _Branch(nn.Module):
     def __init__(self, config: CrossLocateConfig) -> None:
         super().__init__()
         self.features = vgg_features(tuple(config.channels), tuple(config.convs_per_block))
-        if config.pretrained is not None:
-            # The existing strict loader: the file must be timm's full vgg16 state dict; its
-            # ``features.*`` tensors are copied by name (every key here must be found).
-            full = create_backbone("vgg16", config.pretrained, config.pretrained_sha256)
-            copy_matching_state(full, self)
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalised images ``(B, 3, H, W)`` -> L2-normalised descriptors ``(B, C)``."""
@@ -220,22 +220,25 @@ PRESETS = {
         },
         "smoke": {"ground_hw": [32, 32], "aerial_size": 32, "negative_min_distance_m": 0.0},
     },
-    # CrossLocate (WACV 2022): ImageNet VGG16 (pass pretrained=PATH to timm's vgg16 weights),
-    # 500x500 views and canvases at 60 deg, triplet margin 0.1 x 10 negatives > 2 km, Adam 1e-5.
+    # CrossLocate (WACV 2022): ImageNet VGG16 (pretrained: imagenet, a local vgg16 file in timm,
+    # torchvision or the official format), 500x500 views and canvases at 60 deg, triplet margin
+    # 0.1 x 10 negatives > 2 km, Adam 1e-5, no augmentation or clipping.
     "paper": {
         "doc": "CrossLocate (WACV 2022): VGG16 conv5_3, 500x500, triplet 0.1 x 10, Adam 1e-5",
         "method": {
             "channels": list(VGG16_CHANNELS), "convs_per_block": list(VGG16_CONVS),
             "ground_hw": [500, 500], "aerial_size": 500, "photo_fov_deg": 60.0,
             "margin": 0.1, "negatives": 10, "negative_min_distance_m": 2000.0,
-            "optimizer": "adam", "lr": 1.0e-5,
+            "optimizer": "adam", "lr": 1.0e-5, "pretrained": "imagenet",
+            "schedule": {"kind": "constant"},
         },
         "train": {
             "epochs": 30, "batch_size": 16, "sampler": "gps_then_similarity",
             "similarity_from_epoch": 0, "sampler_neighbours": 3, "eval_every": 1,
-            "augment": False,
+            "augment": False, "grad_clip_norm": 0.0, "eval_conventions": {},
         },
-        "smoke": {"ground_hw": [64, 64], "aerial_size": 64, "negative_min_distance_m": 0.0},
+        "smoke": {"ground_hw": [64, 64], "aerial_size": 64, "negative_min_distance_m": 0.0,
+                  "pretrained": "none"},
     },
 }
 """Named recipes of ``crosslocate`` (method and train sections)."""
@@ -255,8 +258,14 @@ class CrossLocate(Method):
 
     def __init__(self, config: CrossLocateConfig) -> None:
         super().__init__(config)
+        require_pretrained(config, "vgg16")
         self.normalize = ImageNetNormalize()
         self.branch = _Branch(config)
+        init_pretrained(self)
+
+    def pretrained_slots(self) -> list[PretrainedSlot]:
+        """The shared branch's ``features`` take VGG16's (timm / torchvision keys match)."""
+        return [PretrainedSlot("branch", "vgg16", self.branch)]
 
     # --- what the data pipeline needs -------------------------------------------------------
     @property

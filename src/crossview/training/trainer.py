@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from crossview import _faults
 from crossview.data.datasets import GroundDataset, PairDataset, ReferenceDataset
 from crossview.data.table import PairTable
 from crossview.device import autocast_dtype
@@ -450,6 +451,7 @@ class Trainer:
         else:
             optimizer.step()
         self.schedulers[name].step()
+        _faults.point("train.step")
 
     # --- evaluation and hard-negative sampling -----------------------------------------------
     def _evaluate(self) -> None:
@@ -472,6 +474,7 @@ class Trainer:
         cfg = self.config
         assert self.val_table is not None  # _evaluate returns early without one
         metrics: dict[str, Any] = {}
+        _faults.point("train.eval")
         if self.method.can_retrieve:
             metrics = retrieval_metrics(self.method, self.val_table, cfg.eval_protocol,
                                         cfg.embed_batch_size, self.device,

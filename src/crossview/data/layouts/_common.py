@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import os
 from pathlib import Path
@@ -63,7 +64,18 @@ class Problems:
         return names is not None and path.name in names
 
     def require(self, path: Path) -> bool:
-        """Record ``path`` as missing unless it exists; returns whether it exists."""
+        """Record ``path`` as missing unless it exists; returns whether it exists.
+
+        A path that climbs out of the dataset root with ``..`` is recorded as malformed (and
+        reported as not existing) whether or not a file is there: a layout never reads outside
+        its root through a listed relative path. Absolute paths (allowed by plain folders) are
+        taken as given.
+        """
+        if ".." in Path(path).parts:
+            rel = os.path.relpath(os.path.normpath(path), self.root)
+            if rel.startswith(".."):
+                self.bad(str(path), "path escapes the dataset root")
+                return False
         if self.exists(path):
             return True
         self.missing.append(self.rel(path))
@@ -158,7 +170,12 @@ def read_csv_rows(path: Path, required: list[str], problems: Problems) -> list[d
     """Rows of a headed CSV; a missing file or required column raises :class:`InputFileError`."""
     if not path.is_file():
         raise InputFileError(path, "file not found")
-    with open(path, newline="", encoding="utf-8") as f:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputFileError(path, f"not UTF-8 text (byte {err.object[err.start]:#04x} at "
+                                   f"offset {err.start})") from None
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]
         lacking = [c for c in required if c not in header]
