@@ -457,14 +457,11 @@ def _check_pinhole(fov_deg: float | None, pitch_deg: float) -> float:
 def photo_tensor(source: ImageSource, spec: InputSpec, fov_deg: float) -> Tensor:
     """A photo file / array as an upright ``(3, h, w)`` float32 tensor, pre-shrunk for mapping.
 
-    Files are turned upright by their EXIF orientation; the shrink (PIL box filter, only when the
-    photo is wider than twice the panorama columns it will cover) keeps large photos cheap.
+    Files come upright from the decoder (:func:`crossview.io.read_image` applies the EXIF
+    orientation); the shrink (PIL box filter, only when the photo is wider than twice the panorama
+    columns it will cover) keeps large photos cheap.
     """
-    from crossview.data.photos import read_photo_camera, upright
-
     img = _as_image(source)
-    if isinstance(source, (str, Path)):
-        img = upright(img, read_photo_camera(source).orientation)
     target_w = _pinhole_width(fov_deg, spec.ground_hw[1])
     if img.width > target_w:
         target_h = max(2, round(img.height * target_w / img.width))

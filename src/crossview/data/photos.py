@@ -15,7 +15,8 @@ EXIF data, in this order:
 3. Nothing usable: the field of view is unknown and the caller must give it.
 
 ``Orientation`` (0x0112) says how the stored pixels must be turned to be upright; photos are
-turned before use, and the horizontal field of view is that of the upright image.
+turned before use (by :func:`crossview.io.read_image`, the one decoder), and the horizontal
+field of view is that of the upright image.
 """
 
 from __future__ import annotations
@@ -44,16 +45,6 @@ HALF_DIAGONAL_35MM = 0.5 * math.hypot(36.0, 24.0)
 """Half the diagonal of a 36 x 24 mm frame, in millimetres."""
 UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}
 """``FocalPlaneResolutionUnit`` -> millimetres (2 inch, 3 cm; 4 mm and 5 um: common extensions)."""
-TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-"""EXIF orientation -> the PIL transpose that makes the stored pixels upright."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,8 +152,3 @@ def _sensor_mm(sub: dict, stored_w: int, stored_h: int) -> tuple[float, float] |
     px_h = _number(sub.get(PIXEL_Y)) or float(stored_h)
     return px_w / x_res * unit, px_h / y_res * unit
 
-
-def upright(img: Image.Image, orientation: int) -> Image.Image:
-    """Turn decoded pixels upright according to their EXIF ``orientation`` (1-8)."""
-    method = TRANSPOSE.get(int(orientation))
-    return img if method is None else img.transpose(method)

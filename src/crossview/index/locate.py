@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 CameraChoice = Literal["auto", "panorama", "pinhole"]
 DEFAULT_GLOBAL_SEARCH = "rolls"
+DEFAULT_NUM_HEADINGS = 32
+"""Headings tried by the ``rolls`` search when the heading is unknown (CLI, serve, Python)."""
 """Heading search of global-descriptor methods under ``search="auto"`` (docs/locate.md)."""
 
 
@@ -190,7 +192,7 @@ def locate(
     heading: str | float | None = "unknown",
     near: tuple[float, float] | None = None,
     radius_m: float | None = None,
-    num_headings: int = 32,
+    num_headings: int = DEFAULT_NUM_HEADINGS,
     vfov_deg: float | None = None,
     exact: bool = True,
     nprobes: int = DEFAULT_NPROBES,
@@ -446,7 +448,8 @@ class Localizer:
         return locate(images, self.index, self.model.method, self.model.checkpoint_sha256,
                       top_k=top_k, device=self.device, **options)
 
-    def locate_batch(self, queries: Sequence[LocateQuery], num_headings: int = 32,
+    def locate_batch(self, queries: Sequence[LocateQuery],
+                     num_headings: int = DEFAULT_NUM_HEADINGS,
                      exact: bool = True, nprobes: int = DEFAULT_NPROBES,
                      refine_factor: int | None = 10) -> list[QueryResult]:
         """Localize several queries, each with its own options (``crossview serve``).

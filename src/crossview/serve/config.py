@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from crossview.errors import ConfigError
+from crossview.index.locate import DEFAULT_NUM_HEADINGS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +24,7 @@ class ServeConfig:
     """How long the first query of a batch waits for others before the forward pass."""
     max_top: int = 100
     """Largest ``top`` a client may ask for."""
-    num_headings: int = 16
+    num_headings: int = DEFAULT_NUM_HEADINGS
     """Rolls tried when the heading is unknown (as ``crossview locate``)."""
     exact: bool = True
     """Exact search (``False``: the index's ANN)."""
