@@ -335,16 +335,16 @@ def _world(conf: RealConfig, cache: Path) -> Path:
 
 def _model(conf: RealConfig, cache: Path, world: Path, run: str | None) -> Any:
     from crossview.data.layouts import load_layout
-    from crossview.index.demo import DemoConfig, _splits, step_train
+    from crossview.pipelines.demo import DemoConfig, step_train
     from crossview.training.checkpoint import load_run
 
     if run:
         return load_run(run, which="last")
     table = load_layout("vigor", world, cities=_WORLD_OPTIONS["cities"])
-    train, held = _splits(table)
     demo = DemoConfig(out=cache / f"train-{world.name}-{conf.train_minutes:g}min",
                       minutes=conf.train_minutes, seed=conf.seed, pairs=conf.pairs, eval_every=0)
-    return load_run(step_train(demo, train, held, f"vigor:{world}"), which="last")
+    trained = step_train(demo, f"vigor:{world}", len(table.select("train")))
+    return load_run(trained, which="last")
 
 
 def _tile_descriptors(model: Any, world: Path, conf: RealConfig) -> np.ndarray:
@@ -381,8 +381,8 @@ def real_descriptors(
 ) -> RealSet:
     """Real tile and query descriptors (module docstring, item 1); cached after the first call."""
     from crossview.data.layouts import load_layout
-    from crossview.index.demo import _splits
     from crossview.inference import embed_ground
+    from crossview.pipelines.demo import held_split
 
     conf = conf or RealConfig()
     cache = Path(cache or os.environ.get(CACHE_ENV, "") or DEFAULT_CACHE)
@@ -393,7 +393,7 @@ def real_descriptors(
     if not path.is_file():
         tiles = _tile_descriptors(model, world, conf)
         table = load_layout("vigor", world, cities=_WORLD_OPTIONS["cities"])
-        _, held = _splits(table)
+        held = table.select(held_split(table))
         queries = embed_ground(model.method, held, device="cpu")[: conf.queries]
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, tiles=tiles, queries=queries)

@@ -28,10 +28,13 @@ def _load(path: Path):  # noqa: ANN202
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="reduced sizes (minutes, not hours)")
-    parser.add_argument("--only", default="", help="comma-separated areas, e.g. geometry,evaluation")
-    parser.add_argument("--out", default="bench_out/summary.json", help="where the JSON is also written")
+    parser.add_argument("--only", default="",
+                        help="comma-separated areas, e.g. geometry,evaluation")
+    parser.add_argument("--out", default="bench_out/summary.json",
+                        help="where the JSON is also written")
     args = parser.parse_args()
     only = {a for a in args.only.split(",") if a}
     import torch
@@ -53,9 +56,11 @@ def main() -> int:
         except Exception as err:  # a failing benchmark is reported, the others still run
             result = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
             status = "error"
-        summary["results"][area] = {"status": status, "seconds": round(time.perf_counter() - start, 1),
+        summary["results"][area] = {"status": status,
+                                    "seconds": round(time.perf_counter() - start, 1),
                                     **result}
-        print(f"[bench] {area}: {status} in {summary['results'][area]['seconds']} s", file=sys.stderr)
+        print(f"[bench] {area}: {status} in {summary['results'][area]['seconds']} s",
+              file=sys.stderr)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(summary, indent=2, default=str)

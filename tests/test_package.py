@@ -45,6 +45,7 @@ def test_unknown_attribute_is_an_attribute_error():
 
 
 def test_cli_version_and_help():
-    out = subprocess.run([sys.executable, "-m", "crossview", "version"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "crossview", "version"], capture_output=True,
+                         text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == crossview.__version__

@@ -106,7 +106,8 @@ def test_sample_grids_written_at_each_evaluation(run: Path, world: Path) -> None
 
 
 def test_sample_images_reject_bad_visualize_output(tmp_path: Path) -> None:
-    with pytest.raises(CrossviewError, match=r"cde: visualize\(\)\['grid'\].*\(3, H, W\).*\(1, 8, 8\)"):
+    with pytest.raises(CrossviewError,
+                       match=r"cde: visualize\(\)\['grid'\].*\(3, H, W\).*\(1, 8, 8\)"):
         write_sample_images({"grid": torch.rand(1, 8, 8)}, 3, tmp_path, owner="cde")
     with pytest.raises(CrossviewError, match="file-name-safe"):
         write_sample_images({"a/b": torch.rand(3, 8, 8)}, 3, tmp_path)

@@ -47,7 +47,8 @@ def test_cached_and_uncached_values_match_before_removal(tmp_path):
             assert torch.equal(cached[i]["image"], plain[i]["image"])
     train = table.select("train")
     augment = AugmentConfig(rot90_prob=0.5, flip_prob=0.5)
-    plain, cached = PairDataset(train, SPEC, augment, seed=1), PairDataset(train, SPEC, augment, seed=1)
+    plain = PairDataset(train, SPEC, augment, seed=1)
+    cached = PairDataset(train, SPEC, augment, seed=1)
     cached.cache_images()
     for epoch in (0, 1):
         plain.set_epoch(epoch)

@@ -47,8 +47,8 @@ def test_cli_make_and_preview(tmp_path: Path) -> None:
                               "16x64", "--region-m", "300", "--cities", "Seattle"])
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "w" / "Seattle" / "panorama").glob("*,.jpg"))) == 4
-    res = runner.invoke(app, ["world", "preview", str(tmp_path / "w"), "--out", str(tmp_path / "s.png"),
-                              "--samples", "2"])
+    res = runner.invoke(app, ["world", "preview", str(tmp_path / "w"),
+                              "--out", str(tmp_path / "s.png"), "--samples", "2"])
     assert res.exit_code == 0, res.output
     sheet = Image.open(tmp_path / "s.png")
     assert sheet.height == 2 * 96 and sheet.width > 96 * 4

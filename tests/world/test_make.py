@@ -58,7 +58,8 @@ def test_ground_truth_tables_consistent(cvusa: Path) -> None:
         assert depth.shape == sem.shape == sky.shape == (32, 128)
         assert np.array_equal(sky, sem == 0) and np.all(depth[sky] == 0) and np.all(depth[~sky] > 0)
         # Camera 2 m above ground: the lowest row (-44 deg) sees the ground about 2.9 m away.
-        assert np.median(depth[-1]) == pytest.approx(2.0 / np.sin(np.radians(45 - 90 / 64)), rel=0.2)
+        expected = 2.0 / np.sin(np.radians(45 - 90 / 64))
+        assert np.median(depth[-1]) == pytest.approx(expected, rel=0.2)
     dsm = np.load(cvusa / "crossview_gt" / "dsm" / f"{rows[0]['id']}.npy")
     assert dsm.shape == (64, 64) and np.isfinite(dsm).all()
 
@@ -91,7 +92,8 @@ def test_cvact_layout_opens_like_the_real_one(tmp_path: Path) -> None:
     for i in val:
         assert (root / "ANU_data_small" / "streetview" / f"{ids[i - 1]}_grdView.jpg").is_file()
     for i in test:
-        assert (root / "ANU_data_test" / "satview_polish" / f"{ids[i - 1]}_satView_polish.jpg").is_file()
+        polish = root / "ANU_data_test" / "satview_polish"
+        assert (polish / f"{ids[i - 1]}_satView_polish.jpg").is_file()
 
 
 def test_vigor_layout_positive_and_semi_positives(tmp_path: Path) -> None:

@@ -29,7 +29,8 @@ def _flat(size: float = 60.0, cell: float = 0.25) -> tuple[torch.Tensor, GridSpe
 def test_flat_ground_range_matches_trigonometry() -> None:
     height, grid = _flat()
     elev = torch.tensor([-5.0, -10.0, -30.0, -60.0, -89.0])
-    dirs = torch.stack([torch.zeros(5), torch.cos(torch.deg2rad(elev)), torch.sin(torch.deg2rad(elev))], 1)
+    dirs = torch.stack([torch.zeros(5), torch.cos(torch.deg2rad(elev)),
+                        torch.sin(torch.deg2rad(elev))], 1)
     rng = cast_rays(height, grid, (0.0, 0.0, 2.0), dirs, max_dist_m=29.0)
     expected = 2.0 / torch.sin(torch.deg2rad(-elev))
     # Bisection bounds the horizontal error (step / 2**10); near-vertical rays magnify it.
@@ -67,8 +68,8 @@ def test_box_renders_at_expected_depth_and_angular_width() -> None:
     scene = Scene.flat(120.0, 0.25, material=M.GRASS)
     # Box 10 m wide (x in [-5, 5]), 8 m tall, front face 20 m north of the camera.
     scene.add_box(-5.0, 20.0, 5.0, 30.0, 8.0)
-    out = render_panorama(scene, 0.0, 0.0, 64, 720, 90.0, ground_condition(np.random.default_rng(0)),
-                          seed=0, max_range_m=50.0)
+    out = render_panorama(scene, 0.0, 0.0, 64, 720, 90.0,
+                          ground_condition(np.random.default_rng(0)), seed=0, max_range_m=50.0)
     horizon = 31  # row centred at elevation +0.7 deg
     row = out["semantics"][horizon].numpy()
     cols = np.flatnonzero(row == M.BUILDING)

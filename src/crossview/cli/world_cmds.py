@@ -15,7 +15,8 @@ app.add_typer(world_app, name="world")
 
 @world_app.command("make")
 def make(
-    out: Path = typer.Option(..., "--out", help="Output folder (created; existing files are kept)."),
+    out: Path = typer.Option(..., "--out",
+                             help="Output folder (created; existing files are kept)."),
     layout: str = typer.Option("cvusa", "--layout",
                                help="cvusa, cvact or vigor (layouts with a world writer)."),
     pairs: int = typer.Option(100, "--pairs", help="Number of ground panoramas."),
@@ -24,7 +25,8 @@ def make(
     test_fraction: float = typer.Option(0.0, "--test-fraction", help="CVACT: fraction in test."),
     tile_px: int = typer.Option(256, "--tile-px", help="Aerial tile side in pixels."),
     tile_m: float = typer.Option(100.0, "--tile-m", help="Aerial tile footprint in metres."),
-    pano_hw: str = typer.Option("", "--pano-hw", help="Panorama HxW, e.g. 128x512 (layout default)."),
+    pano_hw: str = typer.Option("", "--pano-hw",
+                                help="Panorama HxW, e.g. 128x512 (layout default)."),
     region_m: float = typer.Option(2000.0, "--region-m", help="Region side in metres."),
     cities: str = typer.Option("", "--cities", help="VIGOR cities, comma separated."),
     option: list[str] = typer.Option([], "--set", help="Any WorldConfig field as key=value."),

@@ -83,8 +83,10 @@ class PairTable:
         for pair in self.pairs:
             # Query-only tables (a user's folder of photos to locate) have no references at all.
             empty_ok = bool(self.extras.get("queries_only"))
-            if (not pair.references and not empty_ok) or any(not 0 <= r < n for r in pair.references):
-                raise ValueError(f"pair {pair.id!r}: reference indices {pair.references} out of [0, {n})")
+            out_of_range = any(not 0 <= r < n for r in pair.references)
+            if (not pair.references and not empty_ok) or out_of_range:
+                raise ValueError(f"pair {pair.id!r}: reference indices {pair.references} "
+                                 f"out of [0, {n})")
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -111,8 +113,11 @@ class PairTable:
         return list(self.split_counts())
 
     def select(self, split: str | Sequence[str]) -> PairTable:
-        """Pairs of the given split(s); references are re-indexed to those they use or whose
-        ``split`` matches or is ``None`` (so galleries keep their distractors)."""
+        """Pairs of the given split(s), with the references they need.
+
+        References are re-indexed to those they use or whose ``split`` matches or is ``None``
+        (so galleries keep their distractors).
+        """
         wanted = {split} if isinstance(split, str) else set(split)
         unknown = wanted - set(self.splits())
         if unknown:
@@ -145,7 +150,8 @@ class PairTable:
     def ground_utm(self) -> np.ndarray:
         """``(N, 2)`` easting/northing of the ground images (NaN where unknown)."""
         return np.array(
-            [[p.utm_e if p.utm_e is not None else np.nan, p.utm_n if p.utm_n is not None else np.nan]
+            [[p.utm_e if p.utm_e is not None else np.nan,
+              p.utm_n if p.utm_n is not None else np.nan]
              for p in self.pairs],
             dtype=np.float64,
         )
@@ -153,7 +159,8 @@ class PairTable:
     def reference_utm(self) -> np.ndarray:
         """``(M, 2)`` easting/northing of the references (NaN where unknown)."""
         return np.array(
-            [[r.utm_e if r.utm_e is not None else np.nan, r.utm_n if r.utm_n is not None else np.nan]
+            [[r.utm_e if r.utm_e is not None else np.nan,
+              r.utm_n if r.utm_n is not None else np.nan]
              for r in self.references],
             dtype=np.float64,
         )

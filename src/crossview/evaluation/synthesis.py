@@ -14,8 +14,9 @@ Every metric takes ``pred`` and ``target`` float tensors ``(N, 3, H, W)`` in [0,
   ``10 log10(1 / MSE_[-1,1]) = PSNR_[0,1] - 20 log10(2)``; SD and RMSE are unchanged.
 
 Report which convention a number used. Functions here compare images only; running a generator
-over a dataset is :func:`crossview.inference.synthesis_scores`. ``lpips`` (AlexNet / SqueezeNet, local weights only) is
-implemented in :mod:`crossview.evaluation.synthesis_lpips` and re-exported here.
+over a dataset is :func:`crossview.inference.synthesis_scores`. ``lpips`` (AlexNet / SqueezeNet,
+local weights only) is implemented in :mod:`crossview.evaluation.synthesis_lpips` and
+re-exported here.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Reusable by every renderer that needs depth from a height grid (synthetic world,
 Sat2Density ground truth). Coordinates are local metric (x east, y north, z up, metres).
 
 Grid convention (:class:`GridSpec`): cell ``(row, col)`` covers
-``x in [x_min + col*cell, x_min + (col+1)*cell)`` and ``y in (y_max - (row+1)*cell, y_max - row*cell]``;
-row 0 is the northern edge, like a north-up image. Lookups are nearest-cell and clamp at the edge.
+``x in [x_min + col*cell, x_min + (col+1)*cell)`` and
+``y in (y_max - (row+1)*cell, y_max - row*cell]``; row 0 is the northern edge, like a north-up
+image. Lookups are nearest-cell and clamp at the edge.
 
 Rays are parametrised by their *horizontal* distance ``s`` from the origin: a ray with unit
 horizontal direction ``u`` and slope ``tan_e`` (tangent of its elevation) is at
@@ -44,14 +45,14 @@ class GridSpec:
         return row, col
 
     def centers(self, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
-        """Cell-centre coordinates: ``x`` of each column ``(cols,)`` and ``y`` of each row ``(rows,)``."""
+        """Cell-centre coordinates: ``x`` per column ``(cols,)`` and ``y`` per row ``(rows,)``."""
         x = self.x_min + (torch.arange(self.cols, dtype=torch.float64) + 0.5) * self.cell_m
         y = self.y_max - (torch.arange(self.rows, dtype=torch.float64) + 0.5) * self.cell_m
         return x.to(dtype), y.to(dtype)
 
 
 def lookup(layer: Tensor, grid: GridSpec, x: Tensor, y: Tensor) -> Tensor:
-    """Nearest-cell values of ``layer`` ``(rows, cols)`` or ``(C, rows, cols)`` at points ``(x, y)``.
+    """Nearest-cell values of ``layer`` (``(rows, cols)`` or ``(C, rows, cols)``) at ``(x, y)``.
 
     Returns the shape of ``x`` (with a leading ``C`` for 3-D layers).
     """

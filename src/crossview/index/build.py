@@ -226,7 +226,7 @@ def build_index(run: str | Path, tiles: str | Sequence[TileRecord], out: str,
                 batch_size: int = 32, which: str = "best",
                 device: torch.device | None = None,
                 data_options: Sequence[str] | None = None) -> GeoIndex:
-    """Embed aerial tiles with a trained run into the GeoIndex at ``out`` (``crossview index build``).
+    """Embed aerial tiles with a trained run into the GeoIndex at ``out`` (``index build`` command).
 
     Resumes an interrupted build; under torchrun each rank embeds its share into a shard and rank
     0 merges them once all are done.

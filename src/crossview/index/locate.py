@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 
 from crossview.data.inputs import ImageSource, aerial_pixels, model_input, pixels_to_batch
@@ -50,10 +51,12 @@ from crossview.inference import encode_images, eval_mode
 logger = logging.getLogger(__name__)
 
 CameraChoice = Literal["auto", "panorama", "pinhole"]
+QueryImage = str | Path | np.ndarray | Image.Image
+"""A query: image file, decoded ``H x W x 3`` uint8 array or PIL image (no aerial channel stack)."""
 DEFAULT_GLOBAL_SEARCH = "rolls"
+"""Heading search of global-descriptor methods under ``search="auto"`` (docs/locate.md)."""
 DEFAULT_NUM_HEADINGS = 32
 """Headings tried by the ``rolls`` search when the heading is unknown (CLI, serve, Python)."""
-"""Heading search of global-descriptor methods under ``search="auto"`` (docs/locate.md)."""
 
 
 @dataclasses.dataclass
@@ -103,7 +106,7 @@ class QueryCamera:
     """Where the FOV came from (``argument``, ``panorama``, ``exif ...``)."""
 
 
-def resolve_camera(path: ImageSource, camera: CameraChoice = "auto",
+def resolve_camera(path: QueryImage, camera: CameraChoice = "auto",
                    fov_deg: float | None = None) -> QueryCamera:
     """Decide how ``path`` is read: camera model and horizontal FOV (module docstring).
 
@@ -183,7 +186,7 @@ def resolve_search(method: Any, search: str) -> str:
 
 
 def locate(
-    images: Sequence[ImageSource],
+    images: Sequence[QueryImage],
     index: GeoIndex,
     method: Any,
     checkpoint_sha256: str,
@@ -435,7 +438,7 @@ class Localizer:
         """Registry name of the loaded method."""
         return str(self.model.method_name)
 
-    def locate(self, images: Sequence[str | Path], top_k: int = 5, **options: Any
+    def locate(self, images: Sequence[QueryImage], top_k: int = 5, **options: Any
                ) -> list[QueryResult]:
         """Localize ``images``: see :func:`locate` for ``options`` (fov_deg, heading, near, ...).
 
@@ -512,7 +515,7 @@ class Localizer:
 class LocateQuery:
     """One query of :meth:`Localizer.locate_batch`: an image and its own options."""
 
-    image: ImageSource
+    image: QueryImage
     """Image file, decoded ``H x W x 3`` uint8 array or PIL image."""
     name: str
     """Reported as ``query`` in the results."""
@@ -526,7 +529,7 @@ class LocateQuery:
     """Vertical span of a full panorama (cropped to the method's band)."""
 
 
-def _locate_dem_views(localizer: Localizer, images: Sequence[str | Path], top_k: int,
+def _locate_dem_views(localizer: Localizer, images: Sequence[QueryImage], top_k: int,
                       options: dict[str, Any]) -> list[QueryResult]:
     """The DEM-view branch of :meth:`Localizer.locate` (kept apart from the panorama search)."""
     from crossview.index.terrain import locate_views

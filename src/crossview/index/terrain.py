@@ -39,7 +39,7 @@ import torch
 from crossview.config import Config
 from crossview.errors import ConfigError, CrossviewError
 from crossview.index.geoindex import GeoIndex
-from crossview.index.locate import QueryResult
+from crossview.index.locate import QueryImage, QueryResult
 from crossview.index.tiles import TileRecord
 
 logger = logging.getLogger(__name__)
@@ -288,7 +288,7 @@ def query_fov(fov_deg: float | None) -> float | None:
 
 
 def locate_views(
-    images: Sequence[str | Path],
+    images: Sequence[QueryImage],
     index: GeoIndex,
     method: Any,
     checkpoint_sha256: str,

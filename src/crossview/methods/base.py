@@ -248,11 +248,13 @@ class Method(nn.Module):
         """Optimizers by name, declared as data; the trainer builds them."""
         raise NotImplementedError
 
-    def training_step(self, batch: dict[str, Any], step: int, phase: str = "main") -> dict[str, Tensor]:
+    def training_step(self, batch: dict[str, Any], step: int, phase: str = "main"
+                      ) -> dict[str, Tensor]:
         """Named losses of ``phase`` on ``batch``; must contain ``"total"`` (what is minimised)."""
         raise NotImplementedError
 
-    def forward(self, batch: dict[str, Any], step: int = 0, phase: str = "main") -> dict[str, Tensor]:
+    def forward(self, batch: dict[str, Any], step: int = 0, phase: str = "main"
+                ) -> dict[str, Tensor]:
         """Alias of :meth:`training_step`, so DDP's gradient hooks see the training call."""
         return self.training_step(batch, step, phase)
 
@@ -295,7 +297,8 @@ def l2_normalize(x: Tensor, dim: int = -1) -> Tensor:
 
 def check_shape(x: Tensor, expected: tuple[int | None, ...], name: str) -> None:
     """Raise ``ValueError`` naming ``name`` with expected and actual shapes (``None`` = any)."""
-    ok = x.ndim == len(expected) and all(e is None or e == s for e, s in zip(expected, x.shape))
+    ok = x.ndim == len(expected) and all(
+        e is None or e == s for e, s in zip(expected, x.shape, strict=True))
     if not ok:
         want = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
         raise ValueError(f"{name}: expected shape {want}, got {tuple(x.shape)}")

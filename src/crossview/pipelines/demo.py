@@ -108,7 +108,7 @@ def step_world(conf: DemoConfig) -> Path:
     )
 
 
-def _held_split(table: Any) -> str:
+def held_split(table: Any) -> str:
     """The held-out split of the demo world (``val``, else ``test``)."""
     splits = table.splits()
     if "train" not in splits:
@@ -152,7 +152,7 @@ def step_train(conf: DemoConfig, data: str, train_pairs: int) -> Path:
     return run
 
 
-def step_eval(conf: DemoConfig, run: Path, held_split: str) -> dict[str, Any]:
+def step_eval(conf: DemoConfig, run: Path, split: str) -> dict[str, Any]:
     """Protocol metrics of the trained model on the held-out split (``out/metrics.json``)."""
     path = conf.out / "metrics.json"
     if path.is_file():
@@ -160,7 +160,7 @@ def step_eval(conf: DemoConfig, run: Path, held_split: str) -> dict[str, Any]:
     from crossview.training.steps import evaluate
 
     # The final checkpoint, not "best": the held-out split must not pick the model.
-    metrics = evaluate(run, split=held_split, which="last")["details"]
+    metrics = evaluate(run, split=split, which="last")["details"]
     write_json_atomic(path, metrics)
     return metrics
 
@@ -231,11 +231,11 @@ def run_demo(conf: DemoConfig) -> Path:
     world = step_world(conf)
     data = f"vigor:{world}"  # the world holds only its own cities
     table = load_layout("vigor", world)
-    held_split = _held_split(table)
+    held_split_name = held_split(table)
     run = step_train(conf, data, len(table.select("train")))
-    metrics = step_eval(conf, run, held_split)
+    metrics = step_eval(conf, run, held_split_name)
     uri = step_index(conf, run, table)
-    held = table.select(held_split)
+    held = table.select(held_split_name)
     docs = step_locate(conf, run, uri, held)
     unknown = step_locate(conf, run, uri, held, heading="unknown")
     stats = {**localization_stats(docs), "unknown_heading": localization_stats(unknown)}

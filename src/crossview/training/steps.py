@@ -196,6 +196,8 @@ def evaluate(run_or_checkpoint: str | Path, data: DataLike | None = None,
         fov_deg: Limited query FOV (panorama methods, DSM protocol).
         device: Torch device (default: CUDA when present).
         data_options: Layout options, as ``--data-opt``.
+        conventions: Protocol options by protocol name, merged over the run's recorded
+            ``train.eval_conventions`` (each given option overrides the recorded one).
         baselines: Also score the untrained network (:func:`untrained_method`) on the same data,
             under ``baselines["untrained"]`` (protocols with a chance baseline, such as
             ``crosslocate``, give it in ``details["chance"]``).

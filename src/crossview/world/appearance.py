@@ -82,7 +82,8 @@ def camera_response(radiance: Tensor, cond: Condition, gen: torch.Generator) -> 
 def sky_radiance(dirs: Tensor, cond: Condition, rng: np.random.Generator) -> Tensor:
     """Sky colour ``(3, N)`` for unit directions ``(N, 3)``: gradient, sun glow and clouds."""
     up = dirs[:, 2].clamp(min=0.0)
-    zen, hor = (torch.tensor(c, dtype=dirs.dtype).view(3, 1) for c in (cond.zenith_rgb, cond.horizon_rgb))
+    zen, hor = (torch.tensor(c, dtype=dirs.dtype).view(3, 1)
+                for c in (cond.zenith_rgb, cond.horizon_rgb))
     mix = (1.0 - up) ** 3
     sky = zen * (1 - mix) + hor * mix
     sun = torch.tensor(cond.sun_dir, dtype=dirs.dtype)

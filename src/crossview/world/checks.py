@@ -34,7 +34,8 @@ def azimuth_profiles(tile_sem: np.ndarray, pano_sem: np.ndarray) -> tuple[np.nda
     to the panorama's size, so column ``j`` of both looks at the same bearing.
     """
     h, w = pano_sem.shape
-    onehot = torch.stack([torch.from_numpy((tile_sem == c).astype(np.float32)) for c in _ALIGN_CLASSES])
+    onehot = torch.stack([torch.from_numpy((tile_sem == c).astype(np.float32))
+                          for c in _ALIGN_CLASSES])
     polar = polar_transform(onehot.unsqueeze(0), h, w)[0].numpy()
     pano = np.stack([(pano_sem == c).astype(np.float32) for c in _ALIGN_CLASSES])
     return polar.mean(axis=1), pano.mean(axis=1)

@@ -36,7 +36,8 @@ def export_geotiff(scene: Scene, epsg: int, easting0: float, northing0: float, o
         # Chunk centre so that render_aerial's pixel k maps to cell r + k exactly.
         cx = g.x_min + (c + chunk_px / 2 + 0.5) * g.cell_m
         cy = g.y_max - (r + chunk_px / 2 + 0.5) * g.cell_m
-        res = render_aerial(scene, cx, cy, chunk_px, chunk_px * g.cell_m, cond, seed=seed + r * n + c)
+        res = render_aerial(scene, cx, cy, chunk_px, chunk_px * g.cell_m, cond,
+                            seed=seed + r * n + c)
         h, w = min(chunk_px, n - r), min(chunk_px, n - c)
         rgb[:, r:r + h, c:c + w] = (res["rgb"][:, :h, :w].numpy() * 255).round().astype(np.uint8)
         dsm[r:r + h, c:c + w] = res["dsm"][:h, :w].numpy()

@@ -15,7 +15,8 @@ from crossview.world import materials as M
 from crossview.world.make import GT_DIR
 
 
-def contact_sheet(root: str | Path, out: str | Path, samples: int = 4, row_height: int = 96) -> Path:
+def contact_sheet(root: str | Path, out: str | Path, samples: int = 4,
+                  row_height: int = 96) -> Path:
     """Write a PNG with one row per sample: tile | polar tile | panorama | depth | semantics."""
     root = Path(root)
     table = root / GT_DIR / "samples.csv"

@@ -62,7 +62,8 @@ def make_window(scene: Scene, cx: float, cy: float, radius_m: float, transients:
     sub = Scene(grid, ground, solid, material, obj, scene.tex, scene.crown_top, scene.trees,
                 scene.roof_rgb, scene.facade_rgb, {})
     boxes = scene.transients.get(transients, np.zeros((0, 6), np.float32))
-    boxes = boxes[(np.abs(boxes[:, 0] - cx) < radius_m + 3) & (np.abs(boxes[:, 1] - cy) < radius_m + 3)]
+    boxes = boxes[(np.abs(boxes[:, 0] - cx) < radius_m + 3)
+                  & (np.abs(boxes[:, 1] - cy) < radius_m + 3)]
     for x, y, hx, hy, h, colour in boxes.tolist():
         r, c = sub.rect(x - hx, y - hy, x + hx, y + hy)
         if (material[r, c] == M.ROOF).any() or (material[r, c] == M.TRUNK).any():

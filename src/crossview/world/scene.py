@@ -107,7 +107,8 @@ def generate_scene(params: SceneParams, seed: int) -> Scene:
     return scene
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_cells: float) -> np.ndarray:
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int],
+                  scale_cells: float) -> np.ndarray:
     """Zero-mean, unit-std smooth noise ``shape`` with features about ``scale_cells`` wide."""
     coarse = (max(2, int(shape[0] / scale_cells) + 2), max(2, int(shape[1] / scale_cells) + 2))
     low = rng.standard_normal(coarse).astype(np.float32)
@@ -145,7 +146,8 @@ def _land_cover(scene: Scene, rng: np.random.Generator) -> None:
     crops = scene.material == M.CROPS
     rows = np.arange(n)[:, None] * cell
     stripes = ((np.sin(2 * np.pi * rows / 1.5) > 0) * 60).astype(np.int16)
-    scene.tex[crops] = np.clip(scene.tex.astype(np.int16) + stripes - 30, 0, 255).astype(np.uint8)[crops]
+    striped = np.clip(scene.tex.astype(np.int16) + stripes - 30, 0, 255).astype(np.uint8)
+    scene.tex[crops] = striped[crops]
     # Water is flat: ponds take the lowest terrain height of their connected component.
     labels, count = ndimage.label(scene.material == M.WATER_M)
     if count:
@@ -193,7 +195,8 @@ def _stamp_road(scene: Scene, reserved: np.ndarray, axis: int, pos: float, width
     else:
         order = np.argsort(across)  # y_c decreases with the row index
         rows_sorted = order[int(lo):int(hi)]
-        band = slice(int(rows_sorted.min()), int(rows_sorted.max()) + 1) if rows_sorted.size else slice(0, 0)
+        band = (slice(int(rows_sorted.min()), int(rows_sorted.max()) + 1) if rows_sorted.size
+                else slice(0, 0))
         dist = np.abs(across[band][:, None] - centre[None, :])          # (band, cols)
         along2d = np.broadcast_to(along[None, :], dist.shape)
         view = (band, slice(None))
@@ -212,16 +215,19 @@ def _free(reserved: np.ndarray, rows: slice, cols: slice) -> bool:
     return block.size > 0 and not block.any()
 
 
-def _buildings(scene: Scene, rng: np.random.Generator, reserved: np.ndarray, density: float) -> None:
+def _buildings(scene: Scene, rng: np.random.Generator, reserved: np.ndarray,
+               density: float) -> None:
     area = scene.grid.rows * scene.grid.cols * scene.grid.cell_m**2
     water = scene.material == M.WATER_M
     for _ in range(int(density * area / 700.0)):
         cx, cy = rng.uniform(scene.grid.x_min, -scene.grid.x_min, size=2)
         w, d = rng.uniform(8, 30, size=2)
         height = float(np.clip(rng.lognormal(np.log(9.0), 0.5), 3.5, 45.0))
-        roof_i, facade_i = rng.integers(0, len(M.ROOF_COLOURS)), rng.integers(0, len(M.FACADE_COLOURS))
+        roof_i, facade_i = (rng.integers(0, len(M.ROOF_COLOURS)),
+                            rng.integers(0, len(M.FACADE_COLOURS)))
         pad = 2.0
-        rows, cols = scene.rect(cx - w / 2 - pad, cy - d / 2 - pad, cx + w / 2 + pad, cy + d / 2 + pad)
+        rows, cols = scene.rect(cx - w / 2 - pad, cy - d / 2 - pad,
+                                cx + w / 2 + pad, cy + d / 2 + pad)
         if not _free(reserved, rows, cols) or water[rows, cols].any():
             continue
         jitter = rng.uniform(0.9, 1.1, size=3).astype(np.float32)
@@ -270,7 +276,8 @@ def _trees(scene: Scene, rng: np.random.Generator, reserved: np.ndarray, density
         xx = g.x_min + (np.arange(cols.start, cols.stop) + 0.5) * g.cell_m
         r2 = ((xx[None, :] - cx) ** 2 + (yy[:, None] - cy) ** 2) / rh**2
         dome = np.where(r2 < 1.0, zc + rv * np.sqrt(np.clip(1 - r2, 0, 1)), -np.inf)
-        np.maximum(scene.crown_top[rows, cols], dome.astype(np.float32), out=scene.crown_top[rows, cols])
+        np.maximum(scene.crown_top[rows, cols], dome.astype(np.float32),
+                   out=scene.crown_top[rows, cols])
         # Trunk: one solid column up to the crown centre.
         scene.solid[r_trunk, c_trunk] = zc
         scene.material[r_trunk, c_trunk] = M.TRUNK
@@ -283,7 +290,8 @@ def _transients(scene: Scene, rng: np.random.Generator, density: float) -> np.nd
     """Vehicles on asphalt and people-sized clutter on pavement, as boxes."""
     g = scene.grid
     out = []
-    for material, per_m2, size in ((M.ASPHALT, 1 / 500.0, "car"), (M.PAVEMENT, 1 / 800.0, "person")):
+    for material, per_m2, size in ((M.ASPHALT, 1 / 500.0, "car"),
+                                   (M.PAVEMENT, 1 / 800.0, "person")):
         cells = np.flatnonzero(scene.material == material)
         count = int(density * cells.size * g.cell_m**2 * per_m2)
         if cells.size == 0 or count == 0:
