@@ -24,6 +24,8 @@ from crossview.methods.backbones import PretrainedSlot, init_pretrained, require
 from crossview.methods.registry import register_method
 from crossview.methods.sample4geo import (
     INFONCE_METHOD,
+    INFONCE_TINY_METHOD,
+    INFONCE_TINY_TRAIN,
     UNIVERSITY_SMOKE,
     UNIVERSITY_TRAIN,
     VIGOR_SMOKE,
@@ -187,26 +189,14 @@ CLNET_METHOD = {
 """Method fields of every CLNet paper preset, beside the InfoNCE recipe."""
 
 PRESETS = {
-    # CPU minutes from random init: a narrow, shallow ConvNeXt (timm dims/depths), small inputs;
-    # layer scale starts at 1 (timm default 1e-6 leaves the few blocks near-identity for hundreds
-    # of steps, which stalled learning from scratch on the synthetic world).
+    # The Sample4Geo tiny recipe with one shared backbone and CLNet's NEC / GFR heads.
     "tiny": {
         "doc": "CPU minutes from random init (narrow shared ConvNeXt, 32x128 / 64 px inputs)",
         "method": {
-            "backbone": "convnext_atto",
-            "backbone_kwargs": {"dims": [24, 48, 96, 192], "depths": [1, 1, 2, 1],
-                                "ls_init_value": 1.0},
-            "share_backbone": True, "ground_hw": [32, 128], "aerial_size": 64, "nec": True,
-            "gfr_norm": True, "gfr_residual": "map", "nec_hidden": 64,
-            "label_smoothing": 0.1, "init_temperature": 0.07, "optimizer": "adamw",
-            "lr": 1.0e-3, "weight_decay": 0.01,
-            "schedule": {"kind": "cosine", "warmup_steps": 30},
+            **INFONCE_TINY_METHOD, "share_backbone": True, "nec": True, "gfr_norm": True,
+            "gfr_residual": "map", "nec_hidden": 64,
         },
-        "train": {
-            "epochs": 60, "batch_size": 64, "sampler": "gps_then_similarity",
-            "similarity_from_epoch": 4, "eval_every": 2, "time_budget_min": 15, "augment": True,
-            "cache_images": True, "sampler_neighbours": 3,
-        },
+        "train": INFONCE_TINY_TRAIN,
     },
     # CLNet §4.3: ConvNeXt-B per view, 384x384 satellite and 140x768 ground (CVUSA, CVACT),
     # 384x768 ground and batch 96 (VIGOR), 384x384 views (University-1652); batch 128, AdamW lr

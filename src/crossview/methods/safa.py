@@ -284,41 +284,35 @@ _SAFA_TRAIN = {
     "eval_conventions": {"recall": {"one_percent": "floor"},
                          "cvact_test": {"one_percent": "floor", "radius_m": 5.0}},
 }
+# CPU minutes from random init: a half-width ResNet-18 up to layer2 (stride 8, 64 channels,
+# 4x16 positions, 512-d descriptor), 32x128 ground and polar inputs from 64 px tiles.
+_TINY_METHOD: dict[str, Any] = {
+    "backbone": "resnet18", "feature_index": 2,
+    "backbone_kwargs": {"channels": [32, 64, 128, 256], "stem_width": 32},
+    "final_pool": False, "ground_hw": [32, 128], "aerial_size": 64, "polar_hw": [32, 128],
+    "num_masks": 8, "alpha": 10.0, "optimizer": "adam", "lr": 3.0e-4,
+}
+_TINY_TRAIN: dict[str, Any] = {
+    "epochs": 70, "batch_size": 64, "sampler": "random", "eval_every": 2,
+    "time_budget_min": 15, "augment": True, "cache_images": True,
+}
 _SAFA_SMOKE = {"ground_hw": [32, 128], "aerial_size": 64, "polar_hw": [32, 128],
                "pretrained": "none"}
 
 PRESETS = {
-    # CPU minutes from random init: a half-width ResNet-18 up to layer2 (stride 8, 64 channels,
-    # 4x16 positions, 512-d descriptor), 32x128 ground and polar inputs from 64 px tiles.
     "tiny": {
         "doc": "CPU minutes from random init (half-width ResNet-18 to layer2, 32x128 inputs)",
-        "method": {
-            "backbone": "resnet18", "feature_index": 2,
-            "backbone_kwargs": {"channels": [32, 64, 128, 256], "stem_width": 32},
-            "final_pool": False, "ground_hw": [32, 128], "aerial_size": 64,
-            "polar_hw": [32, 128], "num_masks": 8, "alpha": 10.0, "optimizer": "adam",
-            "lr": 3.0e-4,
-        },
-        "train": {
-            "epochs": 70, "batch_size": 64, "sampler": "random", "eval_every": 2,
-            "time_budget_min": 15, "augment": True, "cache_images": True,
-        },
+        "method": _TINY_METHOD,
+        "train": _TINY_TRAIN,
     },
     # Photos (docs/locate.md): the tiny sizes with DSM matching instead of SAFA's aggregation,
     # trained on the queries locate meets: 25 % whole panoramas, otherwise 60-180 degrees of
     # view, half of those below 180 as pinhole photos (pitch +-10), at unknown headings.
     "tiny_photo": {
         "doc": "tiny + DSM matching, trained on limited-FOV / pinhole / unknown-heading queries",
-        "method": {
-            "backbone": "resnet18", "feature_index": 2,
-            "backbone_kwargs": {"channels": [32, 64, 128, 256], "stem_width": 32},
-            "final_pool": False, "ground_hw": [32, 128], "aerial_size": 64,
-            "polar_hw": [32, 128], "alpha": 10.0, "optimizer": "adam", "lr": 3.0e-4,
-            "matching": "dsm", "match_channels": 0,
-        },
+        "method": {**_TINY_METHOD, "matching": "dsm", "match_channels": 0},
         "train": {
-            "epochs": 70, "batch_size": 64, "sampler": "random", "eval_every": 2,
-            "time_budget_min": 15, "augment": True, "cache_images": True,
+            **_TINY_TRAIN,
             "query": {"fov_deg": [60, 180], "full_prob": 0.25, "heading": "unknown",
                       "pinhole_prob": 0.5, "pitch_deg": [-10, 10]},
         },

@@ -176,48 +176,42 @@ def infonce_paper(dataset: str, doc: str, extra: dict[str, Any], augment: str,
     return {"doc": doc, "method": method, "train": recipe, "smoke": smoke}
 
 
+# CPU minutes from random init: a narrow, shallow ConvNeXt (timm dims/depths), small inputs;
+# layer scale starts at 1 (timm default 1e-6 leaves the few blocks near-identity for hundreds
+# of steps, which stalled learning from scratch on the synthetic world).
+INFONCE_TINY_METHOD: dict[str, Any] = {
+    "backbone": "convnext_atto",
+    "backbone_kwargs": {"dims": [24, 48, 96, 192], "depths": [1, 1, 2, 1], "ls_init_value": 1.0},
+    "ground_hw": [32, 128], "aerial_size": 64, "label_smoothing": 0.1,
+    "init_temperature": 0.07, "optimizer": "adamw", "lr": 1.0e-3, "weight_decay": 0.01,
+    "schedule": {"kind": "cosine", "warmup_steps": 30},
+}
+"""Method fields of the InfoNCE methods' ``tiny`` presets (Sample4Geo's; CLNet adds its own)."""
+INFONCE_TINY_TRAIN: dict[str, Any] = {
+    "epochs": 60, "batch_size": 64, "sampler": "gps_then_similarity",
+    "similarity_from_epoch": 4, "eval_every": 2, "time_budget_min": 15, "augment": True,
+    "cache_images": True, "sampler_neighbours": 3,
+}
+"""Train section of the InfoNCE methods' ``tiny`` presets."""
 VIGOR_TRAIN = {"batch_size": 96, "eval_split": "test"}
 """VIGOR: batch 96 (CLNet §4.3); VIGOR has train and test splits only, evaluated on test."""
 UNIVERSITY_SMOKE = {"ground_hw": [32, 32], "aerial_size": 32}
 VIGOR_SMOKE = {"ground_hw": [32, 64], "aerial_size": 64}
 
 PRESETS = {
-    # CPU minutes from random init: a narrow, shallow ConvNeXt (timm dims/depths), small inputs;
-    # layer scale starts at 1 (timm default 1e-6 leaves the few blocks near-identity for hundreds
-    # of steps, which stalled learning from scratch on the synthetic world).
     "tiny": {
         "doc": "CPU minutes from random init (narrow ConvNeXt, 32x128 / 64 px inputs)",
-        "method": {
-            "backbone": "convnext_atto",
-            "backbone_kwargs": {"dims": [24, 48, 96, 192], "depths": [1, 1, 2, 1],
-                                "ls_init_value": 1.0},
-            "ground_hw": [32, 128], "aerial_size": 64, "label_smoothing": 0.1,
-            "init_temperature": 0.07, "optimizer": "adamw", "lr": 1.0e-3, "weight_decay": 0.01,
-            "schedule": {"kind": "cosine", "warmup_steps": 30},
-        },
-        "train": {
-            "epochs": 60, "batch_size": 64, "sampler": "gps_then_similarity",
-            "similarity_from_epoch": 4, "eval_every": 2, "time_budget_min": 15, "augment": True,
-            "cache_images": True, "sampler_neighbours": 3,
-        },
+        "method": INFONCE_TINY_METHOD,
+        "train": INFONCE_TINY_TRAIN,
     },
     # Photos (docs/locate.md): the tiny recipe trained on partial views placed at their bearing
     # (25 % whole panoramas, else 60-180 degrees, half of those as pinhole photos, pitch +-10)
     # with rotated twins as in-batch negatives, so the heading search can tell headings apart.
     "tiny_photo": {
         "doc": "tiny + limited-FOV / pinhole queries at their bearing, rotated twins as negatives",
-        "method": {
-            "backbone": "convnext_atto",
-            "backbone_kwargs": {"dims": [24, 48, 96, 192], "depths": [1, 1, 2, 1],
-                                "ls_init_value": 1.0},
-            "ground_hw": [32, 128], "aerial_size": 64, "label_smoothing": 0.1,
-            "init_temperature": 0.07, "optimizer": "adamw", "lr": 1.0e-3, "weight_decay": 0.01,
-            "schedule": {"kind": "cosine", "warmup_steps": 30},
-        },
+        "method": INFONCE_TINY_METHOD,
         "train": {
-            "epochs": 60, "batch_size": 32, "sampler": "gps_then_similarity",
-            "similarity_from_epoch": 4, "eval_every": 2, "time_budget_min": 15, "augment": True,
-            "cache_images": True, "sampler_neighbours": 3,
+            **INFONCE_TINY_TRAIN, "batch_size": 32,
             "query": {"fov_deg": [60, 180], "full_prob": 0.25, "heading": "known",
                       "pinhole_prob": 0.5, "pitch_deg": [-10, 10], "rotation_negatives": True},
         },
