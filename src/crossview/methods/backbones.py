@@ -480,12 +480,7 @@ def load_backbone_weights(target: nn.Module, name: str, path: str | Path,
 
     """
     path = Path(path)
-    if sha256 is not None and path.is_file():
-        actual = sha256_of(path)
-        if actual.lower() != sha256.lower():
-            raise ConfigError(
-                f"pretrained weights {path}: sha256 {actual} does not match the expected {sha256}"
-            )
+    _check_sha256(path, sha256)
     report, loaded = inspect_weights(target, name, path, **timm_kwargs)
     if not report.ok:
         raise ConfigError(report.problem())
@@ -493,6 +488,16 @@ def load_backbone_weights(target: nn.Module, name: str, path: str | Path,
         target.load_state_dict(loaded, strict=True)
     logger.info("loaded %d tensors of %s from %s (%s)", report.filled, name, path, report.format)
     return report
+
+
+def _check_sha256(path: Path, sha256: str | None) -> None:
+    """Raise when ``path`` exists and its SHA-256 is not the one the user gave."""
+    if sha256 is not None and path.is_file():
+        actual = sha256_of(path)
+        if actual.lower() != sha256.lower():
+            raise ConfigError(
+                f"pretrained weights {path}: sha256 {actual} does not match the expected {sha256}"
+            )
 
 
 def load_pretrained(module: nn.Module, path: str | Path, sha256: str | None = None) -> None:
@@ -509,12 +514,7 @@ def load_pretrained(module: nn.Module, path: str | Path, sha256: str | None = No
 
     """
     path = Path(path)
-    if sha256 is not None and path.is_file():
-        actual = sha256_of(path)
-        if actual.lower() != sha256.lower():
-            raise ConfigError(
-                f"pretrained weights {path}: sha256 {actual} does not match the expected {sha256}"
-            )
+    _check_sha256(path, sha256)
     state = read_state_dict(path)
     own = module.state_dict()
     missing = [k for k in own if k not in state]
