@@ -106,6 +106,24 @@ class ImageTooLargeError(InputFileError):
     """An image whose header claims more pixels than the limit (a decompression bomb)."""
 
 
+def read_text(path: str | Path, missing: str = "file not found") -> str:
+    """A UTF-8 text file; a missing or non-UTF-8 file raises one :class:`InputFileError`.
+
+    Args:
+        path: The file.
+        missing: The reason given for a missing file (e.g. what the folder should come from).
+
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, missing)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputFileError(path, f"not UTF-8 text (byte {err.object[err.start]:#04x} at "
+                                   f"offset {err.start})") from None
+
+
 def read_image(
     path: str | Path,
     mode: str = "RGB",

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from crossview.errors import ConfigError, InputFileError
-from crossview.io import save_image, write_bytes_atomic, write_text_atomic
+from crossview.io import read_text, save_image, write_bytes_atomic, write_text_atomic
 from crossview.progress import track
 
 logger = logging.getLogger(__name__)
@@ -285,15 +285,7 @@ def read_tiles_csv(folder: Path) -> list[TileRecord]:
     path = folder / TILES_CSV
     if not path.is_file() and (folder / "crossview_gt" / TILES_CSV).is_file():
         path = folder / "crossview_gt" / TILES_CSV
-    if not path.is_file():
-        raise InputFileError(
-            path, "file not found (expected a tiles folder from `crossview tiles make`)"
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise InputFileError(path, f"not UTF-8 text (byte {err.object[err.start]:#04x} at "
-                                   f"offset {err.start})") from None
+    text = read_text(path, "file not found (expected a tiles folder from `crossview tiles make`)")
     with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from crossview.errors import InputFileError
+from crossview.io import read_text
 
 SPLIT_ALIASES = {
     "train": "train",
@@ -168,13 +169,7 @@ def utm_to_latlon(
 
 def read_csv_rows(path: Path, required: list[str], problems: Problems) -> list[dict[str, str]]:
     """Rows of a headed CSV; a missing file or required column raises :class:`InputFileError`."""
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise InputFileError(path, f"not UTF-8 text (byte {err.object[err.start]:#04x} at "
-                                   f"offset {err.start})") from None
+    text = read_text(path)
     with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]
