@@ -10,40 +10,21 @@ import pytest  # noqa: E402
 from pyproj import Geod  # noqa: E402
 
 from _browser import assert_page_ok  # noqa: E402
-from crossview.cli import main  # noqa: E402
 from crossview.index.geoindex import GeoIndex  # noqa: E402
 from crossview.training.checkpoint import load_run  # noqa: E402
-
-
-def _cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["crossview", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    return code, capsys.readouterr()
+from tests.cli_runner import run_cli_plain  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory):
     """One smoke demo for the module: (output folder, what the CLI printed)."""
     out = tmp_path_factory.mktemp("demo") / "demo_out"
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.setattr(sys, "argv", ["crossview", "demo", "--smoke", "--out", str(out)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-    finally:
-        mp.undo()
-    assert code == 0
+    code, _, err = run_cli_plain("demo", "--smoke", "--out", out)
+    assert code == 0, err
     return out
 
 
-def test_demo_smoke_end_to_end_and_resume(demo_out, monkeypatch, capsys):
+def test_demo_smoke_end_to_end_and_resume(demo_out, run_cli):
     out = demo_out
     report = out / "report.html"
     assert report.is_file()
@@ -85,9 +66,9 @@ def test_demo_smoke_end_to_end_and_resume(demo_out, monkeypatch, capsys):
     assert "heading known" in text and "heading unknown (searched)" in text
     # A second run skips every finished step: nothing is retrained or re-localized.
     mtimes = {p: (out / p).stat().st_mtime_ns for p in ("run/checkpoints/last.pt", "locate.json")}
-    code, cap = _cli(monkeypatch, capsys, "demo", "--smoke", "--out", out)
-    assert code == 0, cap.err
-    assert f"report: {report.resolve()}" in cap.out
+    code, stdout, err = run_cli("demo", "--smoke", "--out", out)
+    assert code == 0, err
+    assert f"report: {report.resolve()}" in stdout
     assert all((out / p).stat().st_mtime_ns == t for p, t in mtimes.items())
 
 
@@ -95,7 +76,7 @@ def test_demo_report_renders_in_chromium(demo_out, tmp_path):
     assert_page_ok(demo_out / "report.html", tmp_path, min_images=4)
 
 
-def test_demo_bad_options_fail_before_any_work(tmp_path, monkeypatch, capsys):
+def test_demo_bad_options_fail_before_any_work(tmp_path, run_cli):
     out = tmp_path / "demo_out"
     for args, message in (
         (["--method", "nope"], "nope"),
@@ -103,9 +84,9 @@ def test_demo_bad_options_fail_before_any_work(tmp_path, monkeypatch, capsys):
         (["--pairs", "3"], "demo pairs: invalid value 3"),
         (["--smoke", "--pairs", "3"], "demo pairs: invalid value 3"),  # smoke honours --pairs
     ):
-        code, cap = _cli(monkeypatch, capsys, "demo", "--out", out, *args)
-        lines = [line for line in cap.err.splitlines() if line.strip()]
-        assert code == 2 and len(lines) == 1 and message in lines[0], (args, cap.err)
+        code, _, err = run_cli("demo", "--out", out, *args)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 2 and len(lines) == 1 and message in lines[0], (args, err)
         assert not (out / "world").exists()
 
 

@@ -11,7 +11,6 @@ import pytest
 import torch
 from PIL import Image
 
-from crossview.cli import main
 from crossview.geometry.panorama import perspective_from_equirect
 
 DEM_RGB = Path("/work/shared/data/dem/rmnp-rgb.tif")
@@ -35,15 +34,6 @@ def numpy_polar(tile: np.ndarray, height: int, width: int) -> np.ndarray:
             taps = tile[np.clip(rr, 0, size - 1), np.clip(cc, 0, size - 1)]
             out += (weight * inside)[..., None] * taps
     return out
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run ``crossview`` in-process through ``main`` (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["crossview", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
 
 
 def error_lines(err: str) -> list[str]:
@@ -74,7 +64,7 @@ def test_polar_750_tile_matches_formula(tmp_path):
     assert np.abs(polar - ref).max() <= 1e-5
 
 
-def test_polar_folder_to_folder_png_and_npy(tmp_path, monkeypatch, capsys):
+def test_polar_folder_to_folder_png_and_npy(tmp_path, run_cli):
     rng = np.random.default_rng(0)
     folder = tmp_path / "tiles"
     folder.mkdir()
@@ -82,10 +72,10 @@ def test_polar_folder_to_folder_png_and_npy(tmp_path, monkeypatch, capsys):
     for k, t in enumerate(tiles):
         save_rgb(folder / f"t{k}.png", t)
     (folder / "notes.txt").write_text("not an image")
-    code, out, _ = run_cli(monkeypatch, capsys, "geo", "polar", str(folder), "--height", "8",
+    code, out, _ = run_cli("geo", "polar", str(folder), "--height", "8",
                            "--width", "24", "--out", str(tmp_path / "png"))
     assert code == 0 and "wrote 3" in out
-    code, _, _ = run_cli(monkeypatch, capsys, "geo", "polar", str(folder), "--height", "8",
+    code, _, _ = run_cli("geo", "polar", str(folder), "--height", "8",
                          "--width", "24", "--out", str(tmp_path / "npy"), "--format", "npy")
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["t0.png", "t1.png", "t2.png"]
@@ -109,7 +99,7 @@ def test_polar_folder_to_folder_png_and_npy(tmp_path, monkeypatch, capsys):
         ("missing", ["--out", "y.png"], "file not found"),
     ],
 )
-def test_polar_errors_are_one_line(tmp_path, monkeypatch, capsys, make, args, message):
+def test_polar_errors_are_one_line(tmp_path, monkeypatch, run_cli, make, args, message):
     rng = np.random.default_rng(1)
     path = tmp_path / f"{make}.png"
     if make == "nonsquare":
@@ -119,7 +109,7 @@ def test_polar_errors_are_one_line(tmp_path, monkeypatch, capsys, make, args, me
         if make == "truncated":
             path.write_bytes(path.read_bytes()[:120])
     monkeypatch.chdir(tmp_path)
-    code, _, err = run_cli(monkeypatch, capsys, "geo", "polar", str(path), *args)
+    code, _, err = run_cli("geo", "polar", str(path), *args)
     assert code == 2
     lines = error_lines(err)
     assert len(lines) == 1 and message in lines[0]
@@ -129,12 +119,12 @@ def test_polar_errors_are_one_line(tmp_path, monkeypatch, capsys, make, args, me
     assert not (tmp_path / "y.png").exists()
 
 
-def test_perspective_command(tmp_path, monkeypatch, capsys):
+def test_perspective_command(tmp_path, run_cli):
     rng = np.random.default_rng(2)
     pano = rng.integers(0, 256, (32, 64, 3), dtype=np.uint8)
     src = save_rgb(tmp_path / "pano.png", pano)
     out = tmp_path / "view.npy"
-    code, _, _ = run_cli(monkeypatch, capsys, "geo", "perspective", str(src), "--yaw", "30",
+    code, _, _ = run_cli("geo", "perspective", str(src), "--yaw", "30",
                          "--pitch", "-10", "--fov", "75", "--size", "12x20", "--out", str(out))
     assert code == 0
     view = np.load(out)
@@ -143,6 +133,6 @@ def test_perspective_command(tmp_path, monkeypatch, capsys):
     assert view.shape == (12, 20, 3)
     assert np.allclose(view, expected.permute(1, 2, 0).numpy(), atol=1e-6)
     for size in ("0", "12x", "axb", "1x2x3"):
-        code, _, err = run_cli(monkeypatch, capsys, "geo", "perspective", str(src), "--size", size,
+        code, _, err = run_cli("geo", "perspective", str(src), "--size", size,
                                "--out", str(tmp_path / "v.png"))
         assert code == 2 and len(error_lines(err)) == 1 and "--size" in err

@@ -1,22 +1,9 @@
 """`crossview index ann` options and `index info`'s report of the approximate index."""
 
-import sys
 
 import numpy as np
 
-from crossview.cli import main
 from crossview.index.geoindex import COLUMNS, GeoIndex
-
-
-def cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["crossview", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _index(path, n=300, dim=16):
@@ -30,23 +17,23 @@ def _index(path, n=300, dim=16):
     return index
 
 
-def test_index_ann_types_and_info(tmp_path, monkeypatch, capsys):
+def test_index_ann_types_and_info(tmp_path, run_cli):
     uri = tmp_path / "idx"
     _index(uri)
-    code, out, _ = cli(monkeypatch, capsys, "index", "ann", uri, "--partitions", "1")
+    code, out, _ = run_cli("index", "ann", uri, "--partitions", "1")
     assert code == 0 and "IVF_SQ built (metric l2, num_partitions 1)" in out
-    code, out, _ = cli(monkeypatch, capsys, "index", "info", uri)
+    code, out, _ = run_cli("index", "info", uri)
     assert code == 0 and "ann: IVF_SQ" in out
-    code, out, _ = cli(monkeypatch, capsys, "index", "ann", uri, "--type", "ivf_pq",
+    code, out, _ = run_cli("index", "ann", uri, "--type", "ivf_pq",
                        "--partitions", "1", "--sub-vectors", "4")
     assert code == 0 and "IVF_PQ built (metric l2, num_partitions 1, num_sub_vectors 4)" in out
     assert GeoIndex.open(str(uri)).ann_type == "IVF_PQ"
 
 
-def test_index_ann_bad_options_exit_2(tmp_path, monkeypatch, capsys):
+def test_index_ann_bad_options_exit_2(tmp_path, run_cli):
     uri = tmp_path / "idx"
     _index(uri)
-    code, _, err = cli(monkeypatch, capsys, "index", "ann", uri, "--type", "HNSW")
+    code, _, err = run_cli("index", "ann", uri, "--type", "HNSW")
     assert code == 2 and "'HNSW' is not one of IVF_FLAT" in err and "Traceback" not in err
-    code, _, err = cli(monkeypatch, capsys, "index", "ann", uri, "--sub-vectors", "4")
+    code, _, err = run_cli("index", "ann", uri, "--sub-vectors", "4")
     assert code == 2 and "num_sub_vectors applies to *_PQ" in err

@@ -1,30 +1,17 @@
 """End-to-end CLI: tiles make -> index build (resumable) -> index info/ann -> locate, and errors."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from crossview.cli import main
 from crossview.index.build import index_tiles, read_tile_source
 from crossview.index.geoindex import GeoIndex
 from crossview.methods.registry import create_method
 from crossview.training.checkpoint import save_checkpoint
 
 RGB = Path("/work/shared/data/dem/rmnp-rgb.tif")
-
-
-def cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["crossview", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +23,9 @@ def world(tmp_path_factory):
     return root, method, sha
 
 
-def test_tiles_build_resume_locate(world, monkeypatch, capsys):
+def test_tiles_build_resume_locate(world, run_cli):
     root, method, sha = world
-    code, out, err = cli(
-        monkeypatch,
-        capsys,
+    code, out, err = run_cli(
         "tiles",
         "make",
         "--ortho",
@@ -67,9 +52,7 @@ def test_tiles_build_resume_locate(world, monkeypatch, capsys):
         checkpoint_path=str(root / "run" / "checkpoints" / "last.pt"),
     )
     assert len(partial) == 16
-    code, out, err = cli(
-        monkeypatch,
-        capsys,
+    code, out, err = run_cli(
         "index",
         "build",
         "--run",
@@ -84,7 +67,7 @@ def test_tiles_build_resume_locate(world, monkeypatch, capsys):
     assert code == 0, err
     index = GeoIndex.open(str(root / "idx"))
     assert len(index) == 36 and index.tile_ids() == {t.tile_id for t in tiles}
-    code, out, _ = cli(monkeypatch, capsys, "index", "info", root / "idx")
+    code, out, _ = run_cli("index", "info", root / "idx")
     assert "method: safa" in out and "rows: 36" in out and sha in out and "ann: none" in out
     # A query: the panorama rendered from one tile by the method's own polar transform is not
     # needed for the schema checks; any ground image will do.
@@ -92,9 +75,7 @@ def test_tiles_build_resume_locate(world, monkeypatch, capsys):
     from crossview.io import save_image
 
     save_image(np.random.default_rng(0).integers(0, 255, (64, 256, 3), dtype=np.uint8), query)
-    code, out, err = cli(
-        monkeypatch,
-        capsys,
+    code, out, err = run_cli(
         "locate",
         query,
         "--index",
@@ -122,7 +103,7 @@ def test_tiles_build_resume_locate(world, monkeypatch, capsys):
     assert "#1" in out
 
 
-def test_cli_errors_are_one_line(world, monkeypatch, capsys, tmp_path):
+def test_cli_errors_are_one_line(world, run_cli, tmp_path):
     root, method, sha = world
     empty = GeoIndex.create(
         str(tmp_path / "empty"),
@@ -172,6 +153,6 @@ def test_cli_errors_are_one_line(world, monkeypatch, capsys, tmp_path):
         ),
     ]
     for args, message in cases:
-        code, out, err = cli(monkeypatch, capsys, *args)
+        code, out, err = run_cli(*args)
         lines = [line for line in err.splitlines() if line.startswith("error:")]
         assert code == 2 and len(lines) == 1 and message in lines[0], (args, err)

@@ -18,7 +18,6 @@ from crossview.data.inputs import aerial_pixels, reference_source
 from crossview.data.layouts import load_layout
 from crossview.dem import make_dem_dataset
 from crossview.errors import CrossviewError
-from tests.cli.test_geo import run_cli
 
 TINY = dict(grid_m=8000.0, queries=14, view_px=32, query_hw=(24, 32), margin_m=1500.0, seed=3,
             val_fraction=0.2, test_fraction=0.3)
@@ -103,10 +102,10 @@ def test_index_renders_exactly_the_pixels_of_the_dataset(dataset, run_dir, dem_d
                               aerial_pixels(reference_source(ref), spec)), record.tile_id
 
 
-def test_eval_reports_curve_baselines_and_plot(run_dir, dataset, monkeypatch, capsys) -> None:
+def test_eval_reports_curve_baselines_and_plot(run_dir, dataset, run_cli) -> None:
     out = run_dir.parent / "eval.json"
     plot = run_dir.parent / "curve.png"
-    code, _, err = run_cli(monkeypatch, capsys, "eval", "--run", str(run_dir), "--data",
+    code, _, err = run_cli("eval", "--run", str(run_dir), "--data",
                            f"crosslocate:{dataset}", "--data-opt", "variant=uniform", "--split",
                            "test", "--baselines", "--plot", str(plot), "--json", str(out))
     assert code == 0, err
@@ -119,8 +118,8 @@ def test_eval_reports_curve_baselines_and_plot(run_dir, dataset, monkeypatch, ca
     assert Image.open(plot).size[0] > 300
 
 
-def test_dem_index_resumes_and_locate_returns_views(run_dir, dataset, dem_dir, monkeypatch,
-                                                    capsys, tmp_path) -> None:
+def test_dem_index_resumes_and_locate_returns_views(run_dir, dataset, dem_dir, run_cli,
+                                                    tmp_path) -> None:
     from crossview.index.geoindex import GeoIndex
     from crossview.index.terrain import build_dem_index
 
@@ -129,7 +128,7 @@ def test_dem_index_resumes_and_locate_returns_views(run_dir, dataset, dem_dir, m
                               positions_per_batch=1, max_batches=2)
     assert len(partial) == 24 and partial.info.extra_columns == ("yaw_deg",)
     uniform = load_layout("crosslocate", dataset, variant="uniform")
-    code, out, err = run_cli(monkeypatch, capsys, "dem", "index", "--run", str(run_dir), "--dem",
+    code, out, err = run_cli("dem", "index", "--run", str(run_dir), "--dem",
                              str(dem_dir / "rmnp-dem.tif"), "--grid-m", "8000", "--views", "12",
                              "--out", index_uri)
     assert code == 0, err
@@ -140,7 +139,7 @@ def test_dem_index_resumes_and_locate_returns_views(run_dir, dataset, dem_dir, m
 
     query = uniform.pairs[0]
     json_out, html_out = tmp_path / "loc.json", tmp_path / "loc.html"
-    code, out, err = run_cli(monkeypatch, capsys, "locate", str(query.ground), "--index",
+    code, out, err = run_cli("locate", str(query.ground), "--index",
                              index_uri, "--fov", str(query.fov_deg), "--top", "4", "--json",
                              str(json_out), "--html", str(html_out))
     assert code == 0, err

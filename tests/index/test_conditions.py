@@ -1,14 +1,12 @@
 """The query-condition benchmark: queries it makes, its result, ``crossview eval-conditions``."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
 import torch
 from tests.data.fixtures import make_cvusa_fixture
 
-from crossview.cli import main
 from crossview.data.inputs import InputSpec, model_input, unseen_mask
 from crossview.errors import ConfigError
 from crossview.geometry.panorama import roll_panorama
@@ -81,18 +79,12 @@ def test_evaluate_conditions_rows_for_both_families(runs):
         evaluate_conditions(paths["safa"], data, "val", ["dusk"])
 
 
-def test_eval_conditions_cli(runs, tmp_path, monkeypatch, capsys):
+def test_eval_conditions_cli(runs, tmp_path, run_cli):
     data, paths = runs
     out = tmp_path / "c.json"
-    args = ["crossview", "eval-conditions", "--run", f"photo={paths['safa']}", "--data", data,
+    args = ["eval-conditions", "--run", f"photo={paths['safa']}", "--data", data,
             "--conditions", "known,unknown,pinhole", "--max-queries", "2", "--json", str(out)]
-    monkeypatch.setattr(sys, "argv", args)
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    err = capsys.readouterr().err
+    code, _, err = run_cli(*args)
     assert code == 0, err
     doc = json.loads(out.read_text())
     assert list(doc) == ["photo"] and set(doc["photo"]["conditions"]) == {"known", "unknown",

@@ -159,12 +159,10 @@ def test_global_search_with_tile_rerank(match_index, tmp_path, search):
         locate([query], index, method, SHA, search="match")
 
 
-def test_locate_cli_photo_without_fov(tmp_path, monkeypatch, capsys):
+def test_locate_cli_photo_without_fov(tmp_path, run_cli):
     """``crossview locate photo.jpg`` with EXIF: no --fov needed; it says which FOV it used."""
     import json
-    import sys
 
-    from crossview.cli import main
     from crossview.index.build import index_tiles
     from crossview.index.tiles import TileRecord
     from crossview.methods.registry import create_method
@@ -185,23 +183,14 @@ def test_locate_cli_photo_without_fov(tmp_path, monkeypatch, capsys):
     photo = exif_jpeg(tmp_path / "photo.jpg", pixels, f35=26)
     plain = exif_jpeg(tmp_path / "plain.jpg", pixels)
 
-    def cli(*args):
-        monkeypatch.setattr(sys, "argv", ["crossview", *map(str, args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-        return code, capsys.readouterr()
-
     out = tmp_path / "out.json"
-    code, cap = cli("locate", photo, "--index", tmp_path / "idx", "--top", 3, "--json", out)
-    assert code == 0, cap.err
+    code, _, err = run_cli("locate", photo, "--index", tmp_path / "idx", "--top", 3, "--json", out)
+    assert code == 0, err
     [doc] = json.loads(out.read_text())
     assert doc["camera"] == "pinhole" and doc["fov_deg"] == pytest.approx(67.30, abs=0.01)
     assert "FocalLengthIn35mmFilm=26" in doc["fov_source"] and len(doc["candidates"]) == 3
-    assert "photo.jpg: pinhole, FOV 67.3 deg (exif FocalLengthIn35mmFilm=26)" in cap.err
-    code, cap = cli("locate", plain, "--index", tmp_path / "idx")
+    assert "photo.jpg: pinhole, FOV 67.3 deg (exif FocalLengthIn35mmFilm=26)" in err
+    code, _, err = run_cli("locate", plain, "--index", tmp_path / "idx")
     assert code == 2
-    assert cap.err.strip().splitlines()[-1].startswith("error: ")
-    assert "plain.jpg: no EXIF focal length" in cap.err and "--fov" in cap.err
+    assert err.strip().splitlines()[-1].startswith("error: ")
+    assert "plain.jpg: no EXIF focal length" in err and "--fov" in err

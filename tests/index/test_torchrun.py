@@ -8,23 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from crossview.cli import main
 from crossview.data.inputs import model_input
 from crossview.index.geoindex import GeoIndex
 from crossview.index.tiles import TileRecord, write_tiles_csv
 from crossview.io import save_image
 from crossview.methods.registry import create_method
 from crossview.training.checkpoint import save_checkpoint
-
-
-def _cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["crossview", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    return code, capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +65,11 @@ def test_torchrun_two_ranks_write_one_table(runs):
     np.testing.assert_allclose([h[0].score for h in hits], 1.0, atol=1e-4)
 
 
-def test_other_checkpoint_of_same_method_is_refused(runs, monkeypatch, capsys):
+def test_other_checkpoint_of_same_method_is_refused(runs, run_cli):
     root, _, _ = runs
     out = root / "idx_single"
-    code, err = _cli(monkeypatch, capsys, "index", "build", "--run", root / "a", "--tiles",
-                     root / "t", "--out", out)  # fmt: skip
+    code, _, err = run_cli("index", "build", "--run", root / "a", "--tiles", root / "t",
+                           "--out", out)  # fmt: skip
     assert code == 0, err
     query = root / "q.png"
     save_image(np.random.default_rng(0).integers(0, 255, (32, 128, 3), dtype=np.uint8), query)
@@ -88,7 +77,7 @@ def test_other_checkpoint_of_same_method_is_refused(runs, monkeypatch, capsys):
         ["locate", query, "--index", out, "--run", root / "b"],
         ["index", "build", "--run", root / "b", "--tiles", root / "t", "--out", out],
     ):
-        code, err = _cli(monkeypatch, capsys, *args)
+        code, _, err = run_cli(*args)
         lines = [line for line in err.splitlines() if line.startswith("error:")]
         assert code == 2 and len(lines) == 1 and "not comparable" in lines[0], (args, err)
     assert len(GeoIndex.open(str(out))) == 9  # the refused build wrote nothing

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from crossview.cli import main
 from crossview.io import load_image_tensor
 from crossview.methods import create_method
 from crossview.training.checkpoint import save_checkpoint
@@ -22,14 +19,7 @@ def run_dir(tmp_path):
     return tmp_path / "run", method.eval()
 
 
-def _cli(monkeypatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["crossview", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-    return info.value.code
-
-
-def test_synthesize_writes_one_panorama_per_tile(tmp_path, run_dir, monkeypatch):
+def test_synthesize_writes_one_panorama_per_tile(tmp_path, run_dir, run_cli):
     run, method = run_dir
     rng = np.random.default_rng(0)
     tiles = []
@@ -38,8 +28,7 @@ def test_synthesize_writes_one_panorama_per_tile(tmp_path, run_dir, monkeypatch)
             tmp_path / f"{name}.png"
         )
         tiles.append(str(tmp_path / f"{name}.png"))
-    code = _cli(
-        monkeypatch,
+    code = run_cli(
         "--device",
         "cpu",
         "synthesize",
@@ -48,7 +37,7 @@ def test_synthesize_writes_one_panorama_per_tile(tmp_path, run_dir, monkeypatch)
         *tiles,
         "--out",
         str(tmp_path / "out"),
-    )
+    ).code
     assert code in (0, None)
     for name, tile in zip(("north", "south"), tiles, strict=True):
         written = load_image_tensor(tmp_path / "out" / f"{name}.png")
@@ -58,11 +47,10 @@ def test_synthesize_writes_one_panorama_per_tile(tmp_path, run_dir, monkeypatch)
         assert (written - want).abs().max() <= 1 / 255 + 1e-6  # png quantisation only
 
 
-def test_bad_tiles_give_one_line_errors(tmp_path, run_dir, monkeypatch, capsys):
+def test_bad_tiles_give_one_line_errors(tmp_path, run_dir, run_cli):
     run, _ = run_dir
     Image.fromarray(np.zeros((64, 80, 3), dtype=np.uint8)).save(tmp_path / "wide.png")
-    code = _cli(
-        monkeypatch,
+    code, _, err = run_cli(
         "synthesize",
         "--run",
         str(run),
@@ -70,11 +58,10 @@ def test_bad_tiles_give_one_line_errors(tmp_path, run_dir, monkeypatch, capsys):
         "--out",
         str(tmp_path / "o"),
     )
-    err = capsys.readouterr().err.strip()
+    err = err.strip()
     assert code == 2 and "wide.png" in err and "square" in err and len(err.splitlines()) == 1
     (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
-    code = _cli(
-        monkeypatch,
+    code, _, err = run_cli(
         "synthesize",
         "--run",
         str(run),
@@ -82,10 +69,9 @@ def test_bad_tiles_give_one_line_errors(tmp_path, run_dir, monkeypatch, capsys):
         "--out",
         str(tmp_path / "o"),
     )
-    err = capsys.readouterr().err.strip()
+    err = err.strip()
     assert code == 2 and "broken.png" in err and len(err.splitlines()) == 1
-    code = _cli(
-        monkeypatch,
+    code, _, err = run_cli(
         "synthesize",
         "--run",
         str(tmp_path / "nope"),
@@ -93,5 +79,5 @@ def test_bad_tiles_give_one_line_errors(tmp_path, run_dir, monkeypatch, capsys):
         "--out",
         str(tmp_path / "o"),
     )
-    assert code == 2 and "nope" in capsys.readouterr().err
+    assert code == 2 and "nope" in err
     assert not (tmp_path / "o").exists()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from crossview.cli import main
 from crossview.errors import ConfigError, CrossviewError
 from crossview.evaluation import synthesis as S
 from crossview.geometry.polar import polar_transform
@@ -64,13 +62,6 @@ def _pairs(world: Path, split: str) -> dict[str, torch.Tensor]:
     }
 
 
-def _cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["crossview", "--device", "cpu", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-    return info.value.code or 0
-
-
 def test_sample_grids_written_at_each_evaluation(run: Path, world: Path) -> None:
     files = sorted(p.name for p in (run / "samples").iterdir())
     assert files == ["step_0000002_samples.png", "step_0000004_samples.png"]
@@ -114,12 +105,12 @@ def test_sample_images_reject_bad_visualize_output(tmp_path: Path) -> None:
     assert not (tmp_path / "samples").exists()
 
 
-def test_eval_synthesis_equals_metrics_of_synthesize(run: Path, world: Path, monkeypatch) -> None:
+def test_eval_synthesis_equals_metrics_of_synthesize(run: Path, world: Path, run_cli) -> None:
     out = run.parent / "synthesis.json"
-    code = _cli(
-        monkeypatch, "eval", "--run", str(run), "--which", "last", "--synthesis",
+    code = run_cli(
+        "--device", "cpu", "eval", "--run", str(run), "--which", "last", "--synthesis",
         "--split", "val,train", "--batch-size", "4", "--json", str(out),
-    )
+    ).code
     assert code == 0
     result = json.loads(out.read_text())
     assert result["method"] == "cde" and result["splits"] == ["val", "train"]
@@ -140,7 +131,7 @@ def test_eval_synthesis_equals_metrics_of_synthesize(run: Path, world: Path, mon
 
 
 def test_eval_synthesis_xfork_and_lpips_from_local_files(run: Path, world: Path, tmp_path: Path,
-                                                       monkeypatch) -> None:
+                                                       run_cli) -> None:
     torch.manual_seed(1)
     # Random weights in the torchvision / LPIPS v0.1 file formats (no download in tests).
     backbone = {
@@ -152,12 +143,12 @@ def test_eval_synthesis_xfork_and_lpips_from_local_files(run: Path, world: Path,
     torch.save(backbone, tmp_path / "squeeze_backbone.pth")
     torch.save(linear, tmp_path / "squeeze.pth")
     out = tmp_path / "s.json"
-    code = _cli(
-        monkeypatch, "eval", "--run", str(run), "--which", "last", "--synthesis",
+    code = run_cli(
+        "--device", "cpu", "eval", "--run", str(run), "--which", "last", "--synthesis",
         "--convention", "xfork", "--lpips-net", "squeeze",
         "--lpips-backbone", str(tmp_path / "squeeze_backbone.pth"),
         "--lpips-linear", str(tmp_path / "squeeze.pth"), "--json", str(out),
-    )
+    ).code
     assert code == 0
     got = json.loads(out.read_text())["synthesis"]["val"]["generator"]
     model = S.load_lpips("squeeze", tmp_path / "squeeze_backbone.pth", tmp_path / "squeeze.pth")
@@ -171,15 +162,15 @@ def test_eval_synthesis_xfork_and_lpips_from_local_files(run: Path, world: Path,
                                         rel=1e-4)
 
 
-def test_eval_synthesis_errors(run: Path, world: Path, tmp_path: Path, monkeypatch,
-                               capsys) -> None:
+def test_eval_synthesis_errors(run: Path, world: Path, tmp_path: Path, run_cli) -> None:
     # A model without a generator (ablation i): one line naming the checkpoint.
     ablation = create_method("cde", "tiny", synthesis=False)
     save_checkpoint(tmp_path / "abl" / "checkpoints" / "last.pt", ablation)
     args = ["eval", "--run", str(tmp_path / "abl"), "--which", "last", "--synthesis",
             "--data", f"cvusa:{world}"]
-    assert _cli(monkeypatch, *args) == 2
-    err = capsys.readouterr().err.strip()
+    code, _, err = run_cli("--device", "cpu", *args)
+    assert code == 2
+    err = err.strip()
     assert "no generator" in err and "last.pt" in err and len(err.splitlines()) == 1
     bad = [
         (["--split", "test"], "split 'test' not in the data"),
@@ -188,12 +179,14 @@ def test_eval_synthesis_errors(run: Path, world: Path, tmp_path: Path, monkeypat
         (["--fov", "90"], "apply to retrieval"),
     ]
     for extra, message in bad:
-        assert _cli(monkeypatch, "eval", "--run", str(run), "--which", "last", "--synthesis",
-                    *extra) == 2
-        err = capsys.readouterr().err.strip()
+        code, _, err = run_cli("--device", "cpu", "eval", "--run", str(run), "--which", "last",
+                               "--synthesis", *extra)
+        assert code == 2
+        err = err.strip()
         assert message in err and len(err.splitlines()) == 1, err
-    assert _cli(monkeypatch, "eval", "--run", str(run), "--convention", "xfork") == 2
-    assert "apply to --synthesis only" in capsys.readouterr().err
+    code, _, err = run_cli("--device", "cpu", "eval", "--run", str(run), "--convention", "xfork")
+    assert code == 2
+    assert "apply to --synthesis only" in err
     with pytest.raises(ConfigError, match="does not synthesize"):
         synthesis_scores(ablation, None)
 
@@ -221,7 +214,7 @@ def test_validation_metrics_include_synthesis(run: Path, world: Path) -> None:
 
 
 def test_without_retrieval_trains_with_validation_and_best_by_psnr(
-    world: Path, tmp_path: Path, monkeypatch, capsys
+    world: Path, tmp_path: Path, run_cli
 ) -> None:
     out = tmp_path / "no_r"
     overrides = {"method.retrieval": False, "train.batch_size": 3, "train.epochs": 3}
@@ -235,11 +228,12 @@ def test_without_retrieval_trains_with_validation_and_best_by_psnr(
     assert torch.load(out / "checkpoints" / "best.pt", weights_only=False)["state"]["step"] \
         == best["step"]
     # Retrieval evaluation of this run is refused in one line; synthesis evaluation works.
-    assert _cli(monkeypatch, "eval", "--run", str(out)) == 2
-    err = capsys.readouterr().err.strip()
+    code, _, err = run_cli("--device", "cpu", "eval", "--run", str(out))
+    assert code == 2
+    err = err.strip()
     assert "no retrieval branch" in err and "best.pt" in err and len(err.splitlines()) == 1
-    assert _cli(monkeypatch, "eval", "--run", str(out), "--synthesis", "--json",
-                str(tmp_path / "s.json")) == 0
+    assert run_cli("--device", "cpu", "eval", "--run", str(out), "--synthesis", "--json",
+                   str(tmp_path / "s.json")).code == 0
     got = json.loads((tmp_path / "s.json").read_text())["synthesis"]["val"]["generator"]
     assert got["psnr"] == pytest.approx(best["metrics"]["PSNR"], rel=1e-4)
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
+from tests.cli_runner import run_cli_plain
 
-from crossview.cli import main
 from crossview.io import load_image_tensor
 from crossview.training.checkpoint import read_checkpoint
 from crossview.world import make_world
@@ -20,26 +19,16 @@ STAGE_OVERRIDES = ["synthesis_epochs=1", "two_stream_epochs=1", "joint_epochs=1"
                    "train.eval_synthesis_pairs=2"]
 
 
-def _cli(monkeypatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["crossview", "--device", "cpu", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-    return info.value.code or 0
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A world of 12 pairs (10 train: 2 batches of 4 per epoch) and a run of 4 one-epoch stages."""
     root = tmp_path_factory.mktemp("world")
     make_world(root, "cvusa", pairs=12, tile_px=64, pano_hw=(32, 128), seed=3)
     run = tmp_path_factory.mktemp("runs") / "regmi"
-    mp = pytest.MonkeyPatch()
-    try:
-        code = _cli(mp, "train", "--method", "regmi_shah", "--data", f"cvusa:{root}", "--out",
-                    str(run), "--preset", "tiny", *STAGE_OVERRIDES)
-    finally:
-        mp.undo()
-    assert code == 0
+    code, _, err = run_cli_plain("--device", "cpu", "train", "--method", "regmi_shah", "--data",
+                                 f"cvusa:{root}", "--out", str(run), "--preset", "tiny",
+                                 *STAGE_OVERRIDES)
+    assert code == 0, err
     return root, run
 
 
@@ -60,24 +49,24 @@ def test_each_stage_trains_two_steps(trained):
     assert list((run / "samples").glob("*_samples.png"))
 
 
-def test_eval_reports_every_row(trained, monkeypatch, tmp_path):
+def test_eval_reports_every_row(trained, run_cli, tmp_path):
     _, run = trained
     out = tmp_path / "eval.json"
-    assert _cli(monkeypatch, "eval", "--run", str(run), "--which", "last", "--batch-size", "4",
-                "--json", str(out)) == 0
+    assert run_cli("--device", "cpu", "eval", "--run", str(run), "--which", "last",
+                   "--batch-size", "4", "--json", str(out)).code == 0
     result = json.loads(out.read_text())
     assert sorted(result["variants"]) == ["fusion", "joint_aa", "joint_ga", "two_stream_aa",
                                           "two_stream_ga"]
 
 
-def test_synthesize_cvusa_size_panorama_writes_aerial_and_segmentation(trained, monkeypatch,
+def test_synthesize_cvusa_size_panorama_writes_aerial_and_segmentation(trained, run_cli,
                                                                         tmp_path):
     _, run = trained
     rng = np.random.default_rng(0)
     pano = tmp_path / "cvusa_pano.jpg"
     Image.fromarray(rng.integers(0, 255, (224, 1232, 3), dtype=np.uint8)).save(pano)
-    assert _cli(monkeypatch, "synthesize", "--run", str(run), "--which", "last", str(pano),
-                "--out", str(tmp_path / "out")) == 0
+    assert run_cli("--device", "cpu", "synthesize", "--run", str(run), "--which", "last",
+                   str(pano), "--out", str(tmp_path / "out")).code == 0
     aerial = load_image_tensor(tmp_path / "out" / "cvusa_pano.png")
     seg = load_image_tensor(tmp_path / "out" / "cvusa_pano_seg.png")
     assert aerial.shape == seg.shape == (3, 64, 64)
