@@ -37,7 +37,7 @@ class DemoConfig:
     method: str = DEFAULT_METHOD
     """Registered method trained with its ``tiny`` preset."""
     minutes: float = 7.5
-    """Training time budget (wall clock): a cap; on 2 idle CPU cores the 80 epochs take ~7 min."""
+    """Training time budget (wall clock): a cap; on 2 idle CPU cores the 80 epochs take ~4 min."""
     seed: int = 0
     """World and training seed."""
     pairs: int = 2000
@@ -56,8 +56,8 @@ class DemoConfig:
     max_steps: int | None = None
     """Cap on training steps (smoke mode)."""
     epochs: int | None = 80
-    """Training epochs (1,880 steps of 64 pairs), sized so that the cosine schedule ends just
-    before ``minutes`` on 2 CPU cores (the time budget stops it earlier on a slower machine).
+    """Training epochs (1,880 steps of 64 pairs; about 4 minutes on 2 idle CPU cores, the time
+    budget stops it earlier on a slower or loaded machine).
     From random initialisation the tiny model plateaus near chance for ~800 steps on this region,
     then R@1 climbs to ~35 %; ``None`` keeps the preset's 60 epochs."""
     eval_every: int = 5
