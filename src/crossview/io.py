@@ -13,14 +13,16 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from crossview import _faults
 from crossview.errors import ConfigError, CrossviewError, InputFileError, OutputFileError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: reading files does not need it
+    import torch
 
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
                        errno.EFBIG}
@@ -273,6 +275,8 @@ def _convert(img: Image.Image, mode: str) -> Image.Image:
 
 def image_to_tensor(img: Image.Image | np.ndarray) -> torch.Tensor:
     """Convert an RGB image (PIL or HxWx3 uint8/float array) to a float32 (3, H, W) in [0, 1]."""
+    import torch
+
     # A copy: PIL exposes a read-only buffer, which torch.from_numpy warns about.
     arr = np.array(img)
     if arr.ndim == 2:
@@ -290,6 +294,8 @@ def load_image_tensor(path: str | Path) -> torch.Tensor:
 
 def tensor_to_uint8(image: torch.Tensor) -> np.ndarray:
     """Convert a (3, H, W) or (H, W) float tensor in [0, 1] to an HxWx3 (or HxW) uint8 array."""
+    import torch
+
     arr = image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
     return arr.transpose(1, 2, 0) if arr.ndim == 3 else arr
 
@@ -299,6 +305,8 @@ def save_image(image: torch.Tensor | np.ndarray, path: str | Path, quality: int 
 
     The format follows the suffix (``.png``, ``.jpg``/``.jpeg``); ``.npy`` stores float32 HxWx3.
     """
+    import torch
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
