@@ -13,6 +13,7 @@ from tests.index.test_geoindex import DIM, _rows, _unit
 from crossview.errors import CrossviewError
 from crossview.index.build import index_tiles, merge_shards
 from crossview.index.geoindex import META_KEY, TABLE, GeoIndex, IndexInfo, _schema
+from crossview.index.tiles import TileLocation
 
 
 def test_extra_columns_round_trip_and_are_required(tmp_path) -> None:
@@ -56,15 +57,7 @@ def test_an_index_written_before_extra_columns_is_readable(tmp_path) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class _View:
-    tile_id: str
-    path: str
-    lat: float
-    lon: float
-    utm_e: float
-    utm_n: float
-    utm_zone: str
-    ground_resolution_m: float
+class _View(TileLocation):
     yaw_deg: float
 
 
