@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
+
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM,
+                                errno.EROFS, errno.EFBIG})
+"""Write failures caused by the machine, not by crossview: reported as one-line errors."""
 
 
 class CrossviewError(Exception):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import json
 import math
@@ -19,14 +18,17 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from crossview import _faults
-from crossview.errors import ConfigError, CrossviewError, InputFileError, OutputFileError
+from crossview.errors import (
+    ENVIRONMENT_ERRNOS,
+    ConfigError,
+    CrossviewError,
+    InputFileError,
+    OutputFileError,
+)
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: reading files does not need it
     import torch
 
-_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
-                       errno.EFBIG}
-"""Write failures caused by the machine, not by crossview: reported as one-line errors."""
 
 
 @contextlib.contextmanager
@@ -42,7 +44,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent
         )
     except OSError as err:
-        if err.errno in _ENVIRONMENT_ERRNOS:
+        if err.errno in ENVIRONMENT_ERRNOS:
             raise OutputFileError(path, f"cannot write ({err.strerror or err})") from None
         raise
     os.close(fd)
@@ -52,7 +54,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         _faults.point(f"io.write{path.suffix}")
         os.replace(tmp_path, path)
     except OSError as err:
-        if err.errno in _ENVIRONMENT_ERRNOS and not isinstance(err, CrossviewError):
+        if err.errno in ENVIRONMENT_ERRNOS and not isinstance(err, CrossviewError):
             raise OutputFileError(path, f"cannot write ({err.strerror or err})") from None
         raise
     finally:

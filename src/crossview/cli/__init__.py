@@ -5,13 +5,12 @@ Each area registers its commands from its own module; input errors print one lin
 
 from __future__ import annotations
 
-import errno
 import sys
 
 import typer
 
 from crossview._version import __version__
-from crossview.errors import CrossviewError
+from crossview.errors import ENVIRONMENT_ERRNOS, CrossviewError
 from crossview.progress import setup_logging
 
 app = typer.Typer(
@@ -68,10 +67,6 @@ def _register_all() -> None:
 _register_all()
 
 
-_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
-                   errno.EFBIG}
-
-
 def main() -> None:
     """Entry point of the ``crossview`` console script."""
     setup_logging()
@@ -83,7 +78,7 @@ def main() -> None:
     except OSError as err:
         # The machine refused a write outside crossview.io (a full disk under LanceDB, a
         # read-only folder): one line naming the file, as for input errors.
-        if err.errno not in _MACHINE_ERRNOS:
+        if err.errno not in ENVIRONMENT_ERRNOS:
             raise
         where = f"{err.filename}: " if err.filename else ""
         typer.secho(f"error: {where}{err.strerror or err}", fg=typer.colors.RED, err=True)

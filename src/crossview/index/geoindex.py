@@ -153,7 +153,8 @@ def _table_names(db: Any) -> list[str]:
     return list(names)
 
 
-def _sql_str(value: str) -> str:
+def sql_string(value: str) -> str:
+    """``value`` as a quoted SQL string literal (LanceDB filters)."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -498,7 +499,7 @@ class GeoIndex:
         if ann in _EXACT_SCORE_TYPES:
             refine_factor = None  # scores are already exact: a re-rank would only cost reads
         metric = "dot" if exact else (self.ann_metric or "dot")
-        where = _bbox_sql(near, radius_m) if near is not None and radius_m is not None else None
+        where = bbox_where(near, radius_m) if near is not None and radius_m is not None else None
         limit = k if where is None else 4 * k
         while True:
             results = self._query(q, limit, where, metric, exact, nprobes, refine_factor, ef)
@@ -590,7 +591,7 @@ def _default_sub_vectors(dim: int) -> int:
     return 1
 
 
-def _bbox_sql(near: tuple[float, float] | None, radius_m: float | None) -> str:
+def bbox_where(near: tuple[float, float] | None, radius_m: float | None) -> str:
     """Build a lat/lon box containing the circle (a cheap SQL pre-filter before the exact test)."""
     assert near is not None and radius_m is not None
     lat, lon = near

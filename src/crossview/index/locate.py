@@ -44,7 +44,7 @@ from torch import Tensor
 
 from crossview.data.inputs import ImageSource, aerial_pixels, model_input, pixels_to_batch
 from crossview.errors import ConfigError, CrossviewError
-from crossview.index.geoindex import DEFAULT_NPROBES, Candidate, GeoIndex
+from crossview.index.geoindex import DEFAULT_NPROBES, DEFAULT_REFINE_FACTOR, Candidate, GeoIndex
 from crossview.index.orientation import STRATEGIES, best_heading, rolled_queries, uniform_headings
 from crossview.inference import encode_images, eval_mode
 
@@ -199,7 +199,7 @@ def locate(
     vfov_deg: float | None = None,
     exact: bool = True,
     nprobes: int = DEFAULT_NPROBES,
-    refine_factor: int | None = 10,
+    refine_factor: int | None = DEFAULT_REFINE_FACTOR,
     device: torch.device | None = None,
     camera: CameraChoice = "auto",
     pitch_deg: float = 0.0,
@@ -329,13 +329,19 @@ def _embed(ctx: _Context, images: Tensor, name: str) -> np.ndarray:
         return encode_images(ctx.method, "ground", images, ctx.device, [name])
 
 
+def _roll_headings(known: float | None, strategy: str, num_headings: int) -> list[float]:
+    """Headings the query is rolled to: the known one, north, or the uniform grid."""
+    if known is not None:
+        return [known]
+    return [0.0] if strategy == "north" else uniform_headings(num_headings)
+
+
 def _locate_global(ctx: _Context, pano: Tensor, known: float | None, top_k: int, strategy: str,
                    num_headings: int, coarse_headings: int, rerank: int, name: str
                    ) -> tuple[list[Candidate], list[float | None]]:
     """Global descriptors: roll the query to heading hypotheses (module docstring)."""
     if known is not None or strategy in ("north", "rolls"):
-        headings = [known] if known is not None else (
-            [0.0] if strategy == "north" else uniform_headings(num_headings))
+        headings = _roll_headings(known, strategy, num_headings)
         desc = _embed(ctx, rolled_queries(pano, headings), name)
         best = _best_over_rolls(ctx.search(desc, top_k), headings)
         return _ranked(best, top_k)
@@ -454,7 +460,7 @@ class Localizer:
     def locate_batch(self, queries: Sequence[LocateQuery],
                      num_headings: int = DEFAULT_NUM_HEADINGS,
                      exact: bool = True, nprobes: int = DEFAULT_NPROBES,
-                     refine_factor: int | None = 10) -> list[QueryResult]:
+                     refine_factor: int | None = DEFAULT_REFINE_FACTOR) -> list[QueryResult]:
         """Localize several queries, each with its own options (``crossview serve``).
 
         Queries answered by the roll search (a known heading, or the ``rolls`` / ``north``
@@ -485,8 +491,7 @@ class Localizer:
                 continue
             cam = resolve_camera(q.image, "auto", q.fov_deg)
             pano = query_input(q.image, method.input_spec, cam, q.vfov_deg)
-            headings = [known] if known is not None else (
-                [0.0] if strategy == "north" else uniform_headings(num_headings))
+            headings = _roll_headings(known, strategy, num_headings)
             inputs.append(rolled_queries(pano, headings))
             batched.append((i, cam, known, headings))
         if batched:

@@ -38,7 +38,7 @@ import torch
 
 from crossview.config import Config
 from crossview.errors import ConfigError, CrossviewError
-from crossview.index.geoindex import GeoIndex
+from crossview.index.geoindex import DEFAULT_REFINE_FACTOR, GeoIndex
 from crossview.index.locate import QueryImage, QueryResult
 from crossview.index.tiles import TileRecord
 
@@ -298,7 +298,7 @@ def locate_views(
     radius_m: float | None = None,
     exact: bool = True,
     nprobes: int = 20,
-    refine_factor: int | None = 10,
+    refine_factor: int | None = DEFAULT_REFINE_FACTOR,
     device: torch.device | None = None,
     **ignored: Any,
 ) -> list[ViewQueryResult]:

@@ -33,6 +33,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from crossview.errors import CrossviewError
+from crossview.index.geoindex import bbox_where, sql_string
 from crossview.index.locate import Localizer, results_to_json
 from crossview.serve.batching import MicroBatcher
 from crossview.serve.config import ServeConfig
@@ -47,10 +48,6 @@ MAX_MAP_TILES = 400
 
 def _error(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"error": reason.splitlines()[0] if reason else "error"}, status)
-
-
-def _sql_num(value: float) -> str:
-    return repr(float(value))
 
 
 class _Service:
@@ -85,8 +82,7 @@ class _Service:
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019  (one service per app, lives as long)
     def tile_path(self, tile_id: str) -> str | None:
-        quoted = "'" + tile_id.replace("'", "''") + "'"
-        rows = self.localizer.index.locations(f"tile_id = {quoted}", limit=1)
+        rows = self.localizer.index.locations(f"tile_id = {sql_string(tile_id)}", limit=1)
         return str(rows["path"][0]) if len(rows) else None
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019
@@ -237,11 +233,8 @@ def _replay(body: bytes) -> Any:
 def _tiles_near(service: _Service, lat: float, lon: float, radius_m: float) -> list[dict[str, Any]]:
     import math
 
-    dlat = radius_m / 110_574.0
-    dlon = dlat / max(math.cos(math.radians(min(89.0, abs(lat) + dlat))), 1e-6)
-    where = (f"lat >= {_sql_num(lat - dlat)} AND lat <= {_sql_num(lat + dlat)} AND "
-             f"lon >= {_sql_num(lon - dlon)} AND lon <= {_sql_num(lon + dlon)}")
-    table = service.localizer.index.locations(where, limit=20 * MAX_MAP_TILES)
+    table = service.localizer.index.locations(bbox_where((lat, lon), radius_m),
+                                              limit=20 * MAX_MAP_TILES)
     rows = table.to_pylist()
     rows.sort(key=lambda r: (r["lat"] - lat) ** 2 + ((r["lon"] - lon) * math.cos(
         math.radians(lat))) ** 2)
