@@ -21,12 +21,7 @@ from typing import Any
 import numpy as np
 
 from crossview.errors import ConfigError
-
-
-def angle_error_deg(estimate: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Absolute angular difference in ``[0, 180]`` degrees, element-wise."""
-    diff = np.mod(np.asarray(estimate, np.float64) - np.asarray(truth, np.float64), 360.0)
-    return np.minimum(diff, 360.0 - diff)
+from crossview.evaluation.distance import yaw_difference_deg
 
 
 def reduce_scores(scores: np.ndarray, truth: np.ndarray, headings: np.ndarray | None = None,
@@ -59,7 +54,8 @@ def reduce_scores(scores: np.ndarray, truth: np.ndarray, headings: np.ndarray | 
     if headings is not None:
         if true_heading is None:
             raise ConfigError("heading errors need the true headings")
-        err = angle_error_deg(np.asarray(headings)[rows, truth], np.asarray(true_heading))
+        err = yaw_difference_deg(np.asarray(headings, np.float64)[rows, truth],
+                                 np.asarray(true_heading, np.float64))
     return ranks, top1, err
 
 

@@ -106,8 +106,9 @@ class MethodConfig(Config):
 
     def __post_init__(self) -> None:
         # "none" (the CLI's explicit opt-out) and None mean the same: store one form.
-        if isinstance(self.pretrained, str) and self.pretrained.strip().lower() in (
-                "none", "null", ""):
+        from crossview.methods.backbones import is_random_init
+
+        if is_random_init(self.pretrained):
             self.pretrained = None
 
 
@@ -308,3 +309,21 @@ def check_shape(x: Tensor, expected: tuple[int | None, ...], name: str) -> None:
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """Temporarily stop gradients into ``modules``' parameters (they stay in the graph for inputs).
+
+    Parameters recorded in the autograd graph while frozen receive no gradient at ``backward``,
+    so a phase's loss never leaves gradients on another phase's parameters. Parameters that were
+    frozen already stay frozen afterwards.
+    """
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)

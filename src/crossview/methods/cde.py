@@ -28,9 +28,7 @@ train jointly in the single ``R`` phase), ``gan=False`` is (ii), ``retrieval_fea
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
@@ -54,6 +52,7 @@ from crossview.methods.base import (
     OptimizerSpec,
     Phase,
     check_shape,
+    frozen,
 )
 from crossview.methods.cde_discriminator import CDEDiscriminator
 from crossview.methods.cde_generator import CDEGenerator
@@ -387,12 +386,12 @@ class CDE(Method):
         out: dict[str, Tensor] = {"l1": (fake - ground).abs().mean()}
         total = cfg.lambda_l1 * out["l1"]
         if self.discriminator is not None:
-            with _frozen(self.discriminator):
+            with frozen(self.discriminator):
                 out["g_gan"] = generator_loss(self.discriminator(polar, fake), cfg.gan_loss)
             total = total + cfg.lambda_gan * out["g_gan"]
         if cfg.retrieval and self.can_match:
             assert self.street_encoder is not None
-            with _frozen(self.street_encoder):
+            with frozen(self.street_encoder):
                 sat_maps = latent if cfg.retrieval_features == "latent" else (
                     self.street_encoder(fake))
                 with torch.no_grad():
@@ -401,7 +400,7 @@ class CDE(Method):
             total = total + cfg.lambda_ret * out["ret"]
         elif cfg.retrieval:
             encoder, safa_street, safa_sat = self._retrieval_modules()
-            with _frozen(encoder, safa_sat, safa_street):
+            with frozen(encoder, safa_sat, safa_street):
                 sat_maps = latent if cfg.retrieval_features == "latent" else encoder(fake)
                 sat = safa_sat(sat_maps)
                 with torch.no_grad():
@@ -496,22 +495,6 @@ class CDE(Method):
         fake = self.synthesize(aerial) if self.config.synthesis else None
         return {"samples": sample_grid([aerial, polar, fake, batch["ground"][:max_items]])}
 
-
-@contextlib.contextmanager
-def _frozen(*modules: nn.Module) -> Iterator[None]:
-    """Temporarily stop gradients into ``modules``' parameters (they stay in the graph for inputs).
-
-    Parameters recorded in the autograd graph while frozen receive no gradient at ``backward``,
-    so a phase's loss never leaves gradients on another phase's parameters.
-    """
-    params = [p for m in modules for p in m.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 def _validate(config: CDEConfig) -> None:

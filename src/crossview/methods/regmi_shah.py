@@ -39,7 +39,7 @@ from crossview.data.inputs import InputSpec
 from crossview.errors import ConfigError
 from crossview.losses.gan import discriminator_loss, generator_loss
 from crossview.losses.ranking import weighted_soft_margin_loss
-from crossview.methods.base import Method, OptimizerSpec, Phase, check_shape
+from crossview.methods.base import Method, OptimizerSpec, Phase, check_shape, frozen
 from crossview.methods.registry import register_method
 from crossview.methods.regmi_shah_config import BGR_MEAN, STAGES, RegmiShahConfig
 from crossview.methods.regmi_shah_nets import (
@@ -418,13 +418,8 @@ class RegmiShah(Method):
         cfg = self.config
         fake, seg = self.generator(self.xfork_input(batch["ground"]))
         out = {"l1": (fake - (batch["aerial"] * 2.0 - 1.0)).abs().mean()}
-        for p in self.discriminator.parameters():  # D stays in the graph, gets no gradient
-            p.requires_grad_(False)
-        try:
+        with frozen(self.discriminator):  # D stays in the graph, gets no gradient
             out["g_gan"] = generator_loss(self.discriminator(fake), cfg.gan_loss, cfg.real_label)
-        finally:
-            for p in self.discriminator.parameters():
-                p.requires_grad_(True)
         total = cfg.lambda_gan * out["g_gan"] + cfg.lambda_l1 * out["l1"]
         if "aerial_semantics" in batch:  # without targets the segmentation weight is 0
             target = batch["aerial_semantics"]

@@ -31,7 +31,6 @@ from any point of the tile (trajectories, Fig. 1).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal, NamedTuple
@@ -52,7 +51,14 @@ from crossview.losses.gan import discriminator_loss, generator_loss
 from crossview.losses.kl import gaussian_kl
 from crossview.losses.opacity import non_sky_opacity_loss
 from crossview.losses.reconstruction import l1_loss, l2_loss
-from crossview.methods.base import Method, MethodConfig, OptimizerSpec, Phase, check_shape
+from crossview.methods.base import (
+    Method,
+    MethodConfig,
+    OptimizerSpec,
+    Phase,
+    check_shape,
+    frozen,
+)
 from crossview.methods.registry import register_method
 from crossview.methods.sat2density_disc import Sat2DensityDiscriminator
 from crossview.methods.sat2density_nets import DensityActivation, DensityNet, RenderNet
@@ -491,7 +497,7 @@ class Sat2Density(Method):
         out = self.render(aerial, hist)
         fake = out.panorama
         terms: dict[str, Tensor] = {"l1": l1_loss(fake, ground), "l2": l2_loss(fake, ground)}
-        with _frozen(self.discriminator):
+        with frozen(self.discriminator):
             fake_out = self.discriminator(fake, views)
             with torch.no_grad():
                 real_out = self.discriminator(ground, views)
@@ -537,18 +543,6 @@ class Sat2Density(Method):
         rows = [aerial, out.colour, out.depth / longest, out.opacity, out.panorama, ground]
         return {"samples": sample_grid(rows)}
 
-
-@contextlib.contextmanager
-def _frozen(*modules: nn.Module) -> Iterator[None]:
-    """Stop gradients into ``modules``' parameters while inside (inputs still get gradients)."""
-    params = [p for m in modules for p in m.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 def _validate(cfg: Sat2DensityConfig) -> None:

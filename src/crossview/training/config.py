@@ -72,8 +72,8 @@ class TrainConfig(Config):
     """Wall-clock budget in minutes: stop cleanly (evaluate, checkpoint) once reached."""
     augment: bool | str | dict[str, Any] = False
     """Augmentation: ``false``, ``true`` (synchronised rot90 + flip), a named preset of
-    :data:`crossview.data.augment.AUGMENT_PRESETS` (``sample4geo``, ``clnet``, ``cde``, ...) or
-    AugmentConfig fields (``{"preset": NAME, ...}`` overrides a preset's fields)."""
+    :data:`crossview.data.augment_presets.AUGMENT_PRESETS` (``sample4geo``, ``clnet``, ``cde``,
+    ...) or AugmentConfig fields (``{"preset": NAME, ...}`` overrides a preset's fields)."""
     query: dict[str, Any] | None = None
     """Query conditions (limited FOV, unknown heading, pinhole photos, rotation negatives):
     ``crossview.data.queries.QueryConfig`` fields; ``None`` trains on the panoramas as they are."""
