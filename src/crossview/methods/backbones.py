@@ -471,8 +471,11 @@ def inspect_weights(target: nn.Module, name: str, path: str | Path,
 
 
 def load_backbone_weights(target: nn.Module, name: str, path: str | Path,
-                          sha256: str | None = None, **timm_kwargs: Any) -> WeightsReport:
+                          sha256: str | None = None, state: dict[str, Tensor] | None = None,
+                          **timm_kwargs: Any) -> WeightsReport:
     """Load a weights file for timm model ``name`` into ``target`` strictly (see module doc).
+
+    ``state``: the file's tensors when the caller has read them already (several slots).
 
     Raises:
         ConfigError: unreadable file, checksum mismatch, or any missing / unexpected key or
@@ -481,7 +484,7 @@ def load_backbone_weights(target: nn.Module, name: str, path: str | Path,
     """
     path = Path(path)
     _check_sha256(path, sha256)
-    report, loaded = inspect_weights(target, name, path, **timm_kwargs)
+    report, loaded = inspect_weights(target, name, path, state, **timm_kwargs)
     if not report.ok:
         raise ConfigError(report.problem())
     with torch.no_grad():
@@ -572,14 +575,18 @@ def init_pretrained(method: Any) -> list[WeightsReport]:
         return []
     reports = []
     seen: set[int] = set()
+    states: dict[Path, dict[str, Tensor]] = {}  # SAFA's two branches read one file once
     for slot in method.pretrained_slots():
         if id(slot.module) in seen:
             continue
         seen.add(id(slot.module))
         path = resolve_pretrained(cfg.pretrained, slot.backbone, getattr(cfg, "weights_dir", None))
         assert path is not None  # random init returned above
-        report = load_backbone_weights(slot.module, slot.backbone, path,
-                                       getattr(cfg, "pretrained_sha256", None),
+        path = Path(path)
+        if path not in states:
+            _check_sha256(path, getattr(cfg, "pretrained_sha256", None))
+            states[path] = read_state_dict(path)
+        report = load_backbone_weights(slot.module, slot.backbone, path, state=states[path],
                                        **slot.timm_kwargs)
         reports.append(dataclasses.replace(report, target=slot.name))
     return reports
